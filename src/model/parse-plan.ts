@@ -1,0 +1,222 @@
+import path from 'node:path';
+import type { z } from 'zod';
+import { quote, TaskvisorError } from '../errors.js';
+import { BUILTIN_ACTION_KINDS } from './action.js';
+import { findCycle, transitiveDependencies } from './graph.js';
+import { type Plan, PlanSchema, type Step } from './plan.js';
+import { didYouMean } from './suggest.js';
+import { templateReferences } from './templates.js';
+
+/** What the plan may use, as configured on the supervisor. Omitted lists are not checked. */
+export interface PlanContext {
+  /** Every kind that can run: the built-ins plus registered custom kinds. */
+  readonly kinds?: readonly string[];
+  /** Binaries `shell` steps may run (names, or absolute paths). */
+  readonly shellAllow?: readonly string[];
+  /** Agent names `implement` steps may delegate to. */
+  readonly agents?: readonly string[];
+  /** Channel names `notify` steps may use (`console` is the default channel). */
+  readonly channels?: readonly string[];
+}
+
+/**
+ * Validates a plan and returns it normalised (`title`, `tier` and `dependsOn` filled in),
+ * or throws a `TaskvisorError` whose code and message name the bad value and the fix:
+ * `INVALID_PLAN` (with the zod path), `DUPLICATE_STEP_ID`, `SELF_DEPENDENCY`,
+ * `UNKNOWN_DEPENDENCY`, `PLAN_CYCLE` (the cycle spelled out), `UNKNOWN_ACTION_KIND`,
+ * `BAD_TEMPLATE_REFERENCE`, `SHELL_NOT_ALLOWED`, `UNKNOWN_AGENT`, `UNKNOWN_CHANNEL`,
+ * `BAD_REPLACEMENT`.
+ *
+ * @example
+ * ```ts
+ * const plan = parsePlan(JSON.parse(text), { kinds: [...BUILTIN_ACTION_KINDS, 'deploy'] });
+ * ```
+ */
+export function parsePlan(input: unknown, context: PlanContext = {}): Plan {
+  const result = PlanSchema.safeParse(input);
+  if (!result.success) throw invalidPlan(result.error, input);
+  const plan = result.data;
+  for (const step of plan.steps) {
+    if (step.replaces !== undefined) {
+      throw new TaskvisorError(
+        'BAD_REPLACEMENT',
+        `Step "${step.id}" says replaces "${step.replaces}", but only a replanned step can replace a failed one; remove "replaces" from a new plan.`,
+        { stepId: step.id, replaces: step.replaces },
+      );
+    }
+  }
+  validateSteps(plan.steps, context);
+  return plan;
+}
+
+/**
+ * The graph and context checks of `parsePlan`, for a step list that already passed the
+ * schema (used again by `spliceSteps` on the spliced result).
+ */
+export function validateSteps(steps: readonly Step[], context: PlanContext = {}): void {
+  const positions = new Map<string, number>();
+  steps.forEach((step, index) => {
+    const first = positions.get(step.id);
+    if (first !== undefined) {
+      throw new TaskvisorError(
+        'DUPLICATE_STEP_ID',
+        `Step id "${step.id}" is used twice (steps[${first}] and steps[${index}]); give each step its own id.`,
+        { stepId: step.id, indexes: [first, index] },
+      );
+    }
+    positions.set(step.id, index);
+  });
+
+  for (const step of steps) {
+    if (step.dependsOn.includes(step.id)) {
+      throw new TaskvisorError(
+        'SELF_DEPENDENCY',
+        `Step "${step.id}" depends on itself; remove "${step.id}" from its dependsOn.`,
+        { stepId: step.id },
+      );
+    }
+    for (const dependency of step.dependsOn) {
+      if (!positions.has(dependency)) {
+        throw new TaskvisorError(
+          'UNKNOWN_DEPENDENCY',
+          `Step "${step.id}" depends on "${dependency}", which is not a step of this plan${didYouMean(dependency, positions.keys())}; use one of: ${listOf(positions.keys())}.`,
+          { stepId: step.id, dependency },
+        );
+      }
+    }
+  }
+
+  const cycle = findCycle(steps);
+  if (cycle) {
+    throw new TaskvisorError(
+      'PLAN_CYCLE',
+      `The plan has a dependency cycle: ${cycle.join(' -> ')}; remove one of these dependencies so the steps can run in order.`,
+      { cycle },
+    );
+  }
+
+  for (const step of steps) checkStepAgainstContext(step, context);
+
+  for (const step of steps) {
+    const references = templateReferences(step.action);
+    if (references.length === 0) continue;
+    const ancestors = transitiveDependencies(steps, step.id);
+    for (const reference of references) {
+      const where = `Step "${step.id}" (action.${reference.field})`;
+      if (reference.problem !== undefined || reference.stepId === undefined) {
+        throw new TaskvisorError('BAD_TEMPLATE_REFERENCE', `${where}: ${reference.problem}.`, {
+          stepId: step.id,
+          template: reference.raw,
+          field: reference.field,
+        });
+      }
+      if (!positions.has(reference.stepId)) {
+        throw new TaskvisorError(
+          'BAD_TEMPLATE_REFERENCE',
+          `${where} uses ${reference.raw}, but there is no step "${reference.stepId}"${didYouMean(reference.stepId, positions.keys())}.`,
+          { stepId: step.id, template: reference.raw, field: reference.field, reference: reference.stepId },
+        );
+      }
+      if (!ancestors.has(reference.stepId)) {
+        throw new TaskvisorError(
+          'BAD_TEMPLATE_REFERENCE',
+          `${where} uses ${reference.raw}, but "${reference.stepId}" is not one of its dependencies, so its output may not exist yet; add "${reference.stepId}" to the dependsOn of "${step.id}".`,
+          { stepId: step.id, template: reference.raw, field: reference.field, reference: reference.stepId },
+        );
+      }
+    }
+  }
+}
+
+function checkStepAgainstContext(step: Step, context: PlanContext): void {
+  const action = step.action;
+  if (context.kinds && !context.kinds.includes(action.kind)) {
+    throw new TaskvisorError(
+      'UNKNOWN_ACTION_KIND',
+      `Step "${step.id}" uses action kind "${action.kind}", which is not registered${didYouMean(action.kind, context.kinds)}; known kinds: ${listOf(context.kinds)}. Register it with createSupervisor({ actions: { ${quote(action.kind)}: async (input, ctx) => ({ output }) } }) or fix the kind.`,
+      { stepId: step.id, kind: action.kind, known: [...context.kinds] },
+    );
+  }
+  if (action.kind === 'shell' && context.shellAllow) {
+    const command = action.command as string;
+    if (!isShellCommandListed(command, context.shellAllow)) {
+      throw new TaskvisorError(
+        'SHELL_NOT_ALLOWED',
+        `Step "${step.id}" runs "${command}", which is not in sandbox.allow (${context.shellAllow.length > 0 ? listOf(context.shellAllow) : 'empty'}); add "${path.basename(command)}" to sandbox.allow or use an allowed binary.`,
+        { stepId: step.id, command, allow: [...context.shellAllow] },
+      );
+    }
+  }
+  if (action.kind === 'implement' && context.agents) {
+    const agent = action.agent as string;
+    if (!context.agents.includes(agent)) {
+      throw new TaskvisorError(
+        'UNKNOWN_AGENT',
+        `Step "${step.id}" delegates to agent "${agent}", which is not registered${didYouMean(agent, context.agents)}; registered agents: ${context.agents.length > 0 ? listOf(context.agents) : 'none'}. Add it to createSupervisor({ agents }).`,
+        { stepId: step.id, agent, known: [...context.agents] },
+      );
+    }
+  }
+  if (action.kind === 'notify' && context.channels) {
+    const channel = (action.channel as string | undefined) ?? 'console';
+    if (!context.channels.includes(channel)) {
+      throw new TaskvisorError(
+        'UNKNOWN_CHANNEL',
+        `Step "${step.id}" notifies channel "${channel}", which is not configured${didYouMean(channel, context.channels)}; channels: ${listOf(context.channels)}. Add it to createSupervisor({ channels }).`,
+        { stepId: step.id, channel, known: [...context.channels] },
+      );
+    }
+  }
+}
+
+/** Name-level check; the sandbox resolves binaries on PATH before running them. */
+function isShellCommandListed(command: string, allow: readonly string[]): boolean {
+  if (allow.includes(command)) return true;
+  if (command.includes('/')) return false;
+  return allow.some((entry) => path.basename(entry) === command);
+}
+
+/** Every kind a supervisor knows: built-ins plus the registered custom kinds. */
+export function knownKinds(custom: Iterable<string> = []): string[] {
+  return [...new Set([...BUILTIN_ACTION_KINDS, ...custom])];
+}
+
+function listOf(values: Iterable<string>): string {
+  return [...values].map((value) => `"${value}"`).join(', ');
+}
+
+function invalidPlan(error: z.ZodError, input: unknown): TaskvisorError {
+  const problems = error.issues.map((issue) => {
+    const where = formatPath(issue.path, input);
+    return `${where || 'plan'}: ${issue.message}`;
+  });
+  const shown = problems.slice(0, 5).join('; ');
+  const more = problems.length > 5 ? `; and ${problems.length - 5} more` : '';
+  const first = error.issues[0];
+  return new TaskvisorError('INVALID_PLAN', `Invalid plan: ${shown}${more}.`, {
+    path: first ? formatPath(first.path, undefined) : '',
+    issues: error.issues.map((issue) => ({
+      path: formatPath(issue.path, undefined),
+      message: issue.message,
+    })),
+  });
+}
+
+/** `steps[1].action.command`, with the step's id when the input has one: `steps[1] ("b").action.command`. */
+function formatPath(issuePath: readonly PropertyKey[], input: unknown): string {
+  let out = '';
+  let node: unknown = input;
+  for (const key of issuePath) {
+    if (typeof key === 'number') {
+      out += `[${key}]`;
+    } else {
+      out += out ? `.${String(key)}` : String(key);
+    }
+    node = node && typeof node === 'object' ? (node as Record<PropertyKey, unknown>)[key] : undefined;
+    if (typeof key === 'number' && out.startsWith('steps[') && out.indexOf(']') === out.length - 1) {
+      const id = node && typeof node === 'object' ? (node as { id?: unknown }).id : undefined;
+      if (typeof id === 'string') out += ` ("${id}")`;
+    }
+  }
+  return out;
+}
