@@ -116,13 +116,7 @@ export const CustomActionSchema = z.looseObject({
 export type CustomAction = z.output<typeof CustomActionSchema>;
 
 export type BuiltinAction =
-  | ShellAction
-  | ResearchAction
-  | ReviewAction
-  | ImplementAction
-  | NotifyAction
-  | NoteAction
-  | FanoutAction;
+  ShellAction | ResearchAction | ReviewAction | ImplementAction | NotifyAction | NoteAction | FanoutAction;
 export type Action = BuiltinAction | CustomAction;
 
 /**
