@@ -91,7 +91,16 @@ export type StepEvent =
   | StepCommand
   | { readonly type: 'step.start'; readonly at: number }
   | { readonly type: 'step.cancel'; readonly reason: string; readonly at: number }
-  | { readonly type: 'dependency.succeeded'; readonly id: string; readonly at: number }
+  /**
+   * With `grant`, the task reserved a run slot for this step (its only dependency just
+   * succeeded): the step starts at once, or declines the slot if it can no longer start.
+   */
+  | {
+      readonly type: 'dependency.succeeded';
+      readonly id: string;
+      readonly at: number;
+      readonly grant?: boolean;
+    }
   | { readonly type: 'dependency.failed'; readonly root: string; readonly at: number }
   | { readonly type: 'dependency.replaced'; readonly from: string; readonly to: string }
   | { readonly type: 'dependency.revived'; readonly root: string; readonly at: number }
@@ -111,6 +120,8 @@ export type StepNotice =
       readonly root: string;
       readonly at: number;
     }
+  /** A granted slot the step could not use (it is no longer pending). */
+  | { readonly type: 'step.declined'; readonly stepId: string; readonly at: number }
   | {
       readonly type: 'step.revived';
       readonly stepId: string;
@@ -175,7 +186,13 @@ export type TaskCommand =
   | { readonly type: 'budget.extended'; readonly by?: string; readonly at: number }
   | { readonly type: 'step.command'; readonly stepId: string; readonly command: StepCommand };
 
-export type TaskEvent = TaskCommand | StepNotice | { readonly type: 'run.admitted'; readonly at: number };
+/** What the runtime sends a task through the supervisor: a human's command, or the restore nudge. */
+export type RunCommand =
+  | TaskCommand
+  /** Sent after a restore: a running task starts the steps its rebuilt ready queue holds. */
+  | { readonly type: 'run.resumed'; readonly at: number };
+
+export type TaskEvent = RunCommand | StepNotice | { readonly type: 'run.admitted'; readonly at: number };
 
 // ---------------------------------------------------------------------------------------
 // Supervisor actor
@@ -190,4 +207,6 @@ export type SupervisorEvent =
       readonly phase: RunPhase;
       readonly at: number;
     }
-  | { readonly type: 'run.command'; readonly runId: string; readonly command: TaskCommand };
+  | { readonly type: 'run.command'; readonly runId: string; readonly command: RunCommand }
+  /** Another process took the run's lease over: stop driving it (its state stays stored). */
+  | { readonly type: 'run.release'; readonly runId: string };

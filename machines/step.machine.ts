@@ -9,7 +9,7 @@
  * Side effects are the `executeAction` and `waitUntil` actors, provided by the runtime.
  * Deadlines (`deadline`, `retryAt`) live in context so they survive a restore.
  */
-import { assign, type DoneActorEvent, enqueueActions, fromPromise, setup } from 'xstate';
+import { and, assign, type DoneActorEvent, enqueueActions, fromPromise, setup } from 'xstate';
 import type { Json } from '../src/model/json.js';
 import { isIdempotentStep, type Step } from '../src/model/plan.js';
 import { renameTemplateStep } from '../src/model/templates.js';
@@ -123,6 +123,7 @@ export const stepMachine = setup({
       context.waitingOn.length === 1 &&
       context.waitingOn[0] === event.id,
     needsConfirmation: ({ context }) => context.needsConfirmation,
+    isGranted: ({ event }) => event.type === 'dependency.succeeded' && event.grant === true,
     isApproved: ({ event }) => event.type === 'step.confirm' && event.approved,
     choseSkip: ({ event }) => event.type === 'step.confirm' && event.decision === 'skip',
     choseFail: ({ event }) => event.type === 'step.confirm' && event.decision === 'fail',
@@ -198,6 +199,11 @@ export const stepMachine = setup({
         }
       },
     ),
+    /** Gives back a run slot the task reserved for a step that can no longer start. */
+    declineGrant: enqueueActions(({ enqueue, context, event }) => {
+      if (event.type !== 'dependency.succeeded') return;
+      enqueue.sendParent({ type: 'step.declined', stepId: context.stepId, at: event.at } as StepNotice);
+    }),
     /** Keeps `waitingOn` true in every state, so a step revived later waits for the right ones. */
     removeDependency: assign({
       waitingOn: ({ context, event }) =>
@@ -233,6 +239,20 @@ export const stepMachine = setup({
     pending: {
       on: {
         'dependency.succeeded': [
+          // The task granted a slot with the news: no need to report ready and wait for a start.
+          {
+            guard: and(['isLastDependency', 'isGranted', 'needsConfirmation']),
+            target: 'awaitingConfirmation',
+            actions: assign({
+              waitingOn: [],
+              reason: ({ context }) => `tier ${context.step.tier} needs confirmation`,
+            }),
+          },
+          {
+            guard: and(['isLastDependency', 'isGranted']),
+            target: 'running',
+            actions: assign(({ context, event }) => ({ ...beginAttempt(context, event.at), waitingOn: [] })),
+          },
           {
             guard: 'isLastDependency',
             actions: enqueueActions(({ enqueue, context, event }) => {
@@ -514,7 +534,10 @@ export const stepMachine = setup({
     },
   },
   on: {
-    'dependency.succeeded': { actions: 'removeDependency' },
+    'dependency.succeeded': [
+      { guard: 'isGranted', actions: ['removeDependency', 'declineGrant'] },
+      { actions: 'removeDependency' },
+    ],
     'dependency.replaced': { actions: 'rewireDependency' },
   },
 });

@@ -4,7 +4,7 @@
  * commands to the right task, which routes step commands on to the step.
  */
 import { assign, enqueueActions, setup } from 'xstate';
-import type { SupervisorEvent, TaskCommand } from './protocol.js';
+import type { RunCommand, SupervisorEvent } from './protocol.js';
 import { restorable } from './restorable.js';
 import { taskMachine } from './task.machine.js';
 
@@ -40,7 +40,7 @@ export const supervisorMachine = setup({
   },
   guards: {
     isKnownRun: ({ context, event }) =>
-      event.type === 'run.command' &&
+      (event.type === 'run.command' || event.type === 'run.release') &&
       (context.admitted.includes(event.runId) || context.queue.includes(event.runId)),
   },
   actions: {
@@ -56,9 +56,9 @@ export const supervisorMachine = setup({
       const at = 'at' in event && typeof event.at === 'number' ? event.at : 0;
       for (const runId of admitted) enqueue.sendTo(runId, { type: 'run.admitted', at });
     }),
-    /** A task reached completed, failed or cancelled: free its slot and its actor. */
+    /** A task finished (or another process took it over): free its slot and its actor. */
     release: enqueueActions(({ context, event, enqueue }) => {
-      const runId = finishedRunId(event.type);
+      const runId = event.type === 'run.release' ? event.runId : finishedRunId(event.type);
       enqueue.assign({
         admitted: context.admitted.filter((id) => id !== runId),
         queue: context.queue.filter((id) => id !== runId),
@@ -98,9 +98,10 @@ export const supervisorMachine = setup({
         'run.command': {
           guard: 'isKnownRun',
           actions: enqueueActions(({ enqueue, event }) => {
-            enqueue.sendTo(event.runId, event.command satisfies TaskCommand);
+            enqueue.sendTo(event.runId, event.command satisfies RunCommand);
           }),
         },
+        'run.release': { guard: 'isKnownRun', actions: ['release', 'admit'] },
         'xstate.done.actor.*': { actions: ['release', 'admit'] },
         'xstate.error.actor.*': { actions: ['release', 'admit'] },
       },

@@ -24,6 +24,7 @@ import type {
   TaskEvent,
   TaskInput,
 } from './protocol.js';
+import { createStepPool } from './step-pool.js';
 import { stepMachine } from './step.machine.js';
 
 export interface StepCounts {
@@ -63,6 +64,14 @@ export interface TaskContext {
   readonly proposal?: readonly Step[];
   /** Why the run is waiting, paused, cancelled or failed. */
   readonly reason?: string;
+}
+
+/** The id of the task's step pool (see step-pool.ts): every step is reached through it. */
+export const STEPS = 'steps';
+
+/** A message for one step, routed by the pool. */
+function deliver(to: string, event: StepEvent) {
+  return { type: 'pool.deliver', to, event } as const;
 }
 
 const NO_COUNTS: StepCounts = { succeeded: 0, failed: 0, skipped: 0, cancelled: 0, replaced: 0 };
@@ -122,7 +131,7 @@ export const taskMachine = setup({
     input: {} as TaskInput,
   },
   actors: {
-    step: stepMachine,
+    stepPool: createStepPool(stepMachine),
     planRun: fromPromise<PlanRunOutput, PlanRunInput>(() => notProvided('planRun')),
     replanRun: fromPromise<ReplanRunOutput, ReplanRunInput>(() => notProvided('replanRun')),
   },
@@ -160,7 +169,7 @@ export const taskMachine = setup({
   actions: {
     spawnSteps: assign(({ context, spawn }) => {
       const steps = context.plan?.steps ?? [];
-      for (const step of steps) spawn('step', { id: step.id, input: stepInput(context, step) });
+      spawn('stepPool', { id: STEPS, input: { steps: steps.map((step) => stepInput(context, step)) } });
       return {
         stepsSpawned: true,
         ready: steps.filter((step) => step.dependsOn.length === 0).map((step) => step.id),
@@ -175,7 +184,8 @@ export const taskMachine = setup({
         started: [...context.started, ...starting],
       });
       const at = eventAt(event);
-      for (const id of starting) enqueue.sendTo(id, { type: 'step.start', at } satisfies StepEvent);
+      for (const id of starting)
+        enqueue.sendTo(STEPS, deliver(id, { type: 'step.start', at } satisfies StepEvent));
     }),
     enqueueReady: assign({
       ready: ({ context, event }) =>
@@ -191,24 +201,54 @@ export const taskMachine = setup({
           : context.ready,
       };
     }),
+    releaseSlot: assign({
+      started: ({ context, event }) =>
+        event.type === 'step.declined'
+          ? context.started.filter((id) => id !== event.stepId)
+          : context.started,
+    }),
     queueFailure: assign({
       failures: ({ context, event }) =>
         event.type === 'step.settled' ? [...context.failures, event.stepId] : context.failures,
     }),
-    /** What a settled step means for the others: dependents go ahead, or are skipped. */
-    propagateSettlement: enqueueActions(({ context, event, enqueue }) => {
+    /**
+     * What a settled step means for the others: dependents go ahead, or are skipped. While
+     * running, a dependent whose only dependency this was is ready now: it gets a free slot
+     * with the news (reserved here) and starts without a round trip.
+     */
+    propagateSettlement: enqueueActions(({ context, event, enqueue }, params: { grant: boolean }) => {
       if (event.type !== 'step.settled' || !context.plan) return;
       const steps = context.plan.steps;
       if (event.state === 'succeeded') {
+        let free = params.grant ? context.stepsPerRun - context.started.length : 0;
+        const granted: string[] = [];
+        const positions = planPositions(steps);
         for (const dependent of dependentsIndex(steps).get(event.stepId) ?? []) {
-          enqueue.sendTo(dependent, { type: 'dependency.succeeded', id: event.stepId, at: event.at });
+          const grant = free > 0 && steps[positions.get(dependent) ?? -1]?.dependsOn.length === 1;
+          if (grant) {
+            free -= 1;
+            granted.push(dependent);
+          }
+          enqueue.sendTo(
+            STEPS,
+            deliver(dependent, {
+              type: 'dependency.succeeded',
+              id: event.stepId,
+              at: event.at,
+              ...(grant ? { grant } : {}),
+            }),
+          );
         }
+        if (granted.length > 0) enqueue.assign({ started: [...context.started, ...granted] });
         return;
       }
       // A skip caused by another step was already propagated from that step.
       if (event.state === 'skipped' && event.root !== event.stepId) return;
       for (const dependent of transitiveDependents(steps, event.stepId)) {
-        enqueue.sendTo(dependent, { type: 'dependency.failed', root: event.stepId, at: event.at });
+        enqueue.sendTo(
+          STEPS,
+          deliver(dependent, { type: 'dependency.failed', root: event.stepId, at: event.at }),
+        );
       }
     }),
     /**
@@ -225,27 +265,33 @@ export const taskMachine = setup({
       });
       const step = steps[planPositions(steps).get(event.stepId) ?? -1];
       for (const dependency of step?.dependsOn ?? []) {
-        enqueue.sendTo(dependency, { type: 'step.query', to: event.stepId, at: event.at });
+        enqueue.sendTo(STEPS, deliver(dependency, { type: 'step.query', to: event.stepId, at: event.at }));
       }
       if (event.from === 'skipped') return;
       for (const dependent of transitiveDependents(steps, event.stepId)) {
-        enqueue.sendTo(dependent, { type: 'dependency.revived', root: event.stepId, at: event.at });
+        enqueue.sendTo(
+          STEPS,
+          deliver(dependent, { type: 'dependency.revived', root: event.stepId, at: event.at }),
+        );
       }
     }),
     /** A dependency of a replanned step answered: pass the news on. */
     forwardStatus: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'step.status' || !context.plan) return;
       if (event.state === 'succeeded') {
-        enqueue.sendTo(event.to, { type: 'dependency.succeeded', id: event.stepId, at: event.at });
+        enqueue.sendTo(
+          STEPS,
+          deliver(event.to, { type: 'dependency.succeeded', id: event.stepId, at: event.at }),
+        );
         return;
       }
       for (const id of [event.to, ...transitiveDependents(context.plan.steps, event.to)]) {
-        enqueue.sendTo(id, { type: 'dependency.failed', root: event.stepId, at: event.at });
+        enqueue.sendTo(STEPS, deliver(id, { type: 'dependency.failed', root: event.stepId, at: event.at }));
       }
     }),
     forwardCommand: enqueueActions(({ event, enqueue }) => {
       if (event.type !== 'step.command') return;
-      enqueue.sendTo(event.stepId, event.command);
+      enqueue.sendTo(STEPS, deliver(event.stepId, event.command));
     }),
     beginReplan: assign(({ context }) => ({
       repairing: context.failures,
@@ -259,7 +305,7 @@ export const taskMachine = setup({
       if (context.plan) {
         for (const failed of context.repairing) {
           for (const dependent of transitiveDependents(context.plan.steps, failed)) {
-            enqueue.sendTo(dependent, { type: 'dependency.failed', root: failed, at });
+            enqueue.sendTo(STEPS, deliver(dependent, { type: 'dependency.failed', root: failed, at }));
           }
         }
       }
@@ -283,35 +329,34 @@ export const taskMachine = setup({
       const added = new Set(result.added);
       const addedSteps = result.plan.steps.filter((step) => added.has(step.id));
       const replacedIds = new Set(result.replaced.map((entry) => entry.failed));
-      enqueue.assign(({ context: current, spawn }) => {
-        const next = { ...current, plan: result.plan };
-        for (const step of addedSteps) spawn('step', { id: step.id, input: stepInput(next, step) });
-        return {
-          plan: result.plan,
-          planVersion: current.planVersion + 1,
-          repairing: [],
-          proposal: undefined,
-          reason: undefined,
-          counts: { ...current.counts, replaced: current.counts.replaced + result.replaced.length },
-          ready: [
-            ...current.ready,
-            ...addedSteps.filter((step) => step.dependsOn.length === 0).map((step) => step.id),
-          ],
-        };
+      enqueue.assign({
+        plan: result.plan,
+        planVersion: context.planVersion + 1,
+        repairing: [],
+        proposal: undefined,
+        reason: undefined,
+        counts: { ...context.counts, replaced: context.counts.replaced + result.replaced.length },
+        ready: [
+          ...context.ready,
+          ...addedSteps.filter((step) => step.dependsOn.length === 0).map((step) => step.id),
+        ],
       });
-      for (const { failed, by } of result.replaced) enqueue.sendTo(failed, { type: 'step.superseded', by });
+      enqueue.sendTo(STEPS, { type: 'pool.add', steps: addedSteps.map((step) => stepInput(context, step)) });
+      for (const { failed, by } of result.replaced)
+        enqueue.sendTo(STEPS, deliver(failed, { type: 'step.superseded', by }));
       for (const { stepId, from, to } of result.rewired) {
-        enqueue.sendTo(stepId, { type: 'dependency.replaced', from, to });
+        enqueue.sendTo(STEPS, deliver(stepId, { type: 'dependency.replaced', from, to }));
       }
       for (const failed of context.repairing) {
         if (replacedIds.has(failed)) continue;
         for (const dependent of transitiveDependents(result.plan.steps, failed)) {
-          enqueue.sendTo(dependent, { type: 'dependency.failed', root: failed, at });
+          enqueue.sendTo(STEPS, deliver(dependent, { type: 'dependency.failed', root: failed, at }));
         }
       }
       for (const step of addedSteps) {
         for (const dependency of step.dependsOn) {
-          if (!added.has(dependency)) enqueue.sendTo(dependency, { type: 'step.query', to: step.id, at });
+          if (!added.has(dependency))
+            enqueue.sendTo(STEPS, deliver(dependency, { type: 'step.query', to: step.id, at }));
         }
       }
     }),
@@ -320,7 +365,10 @@ export const taskMachine = setup({
       const reason = event.type === 'run.cancel' ? (event.reason ?? 'run cancelled') : 'run cancelled';
       const at = eventAt(event);
       for (const step of context.plan.steps) {
-        enqueue.sendTo(step.id, { type: 'step.cancel', reason: `run cancelled: ${reason}`, at });
+        enqueue.sendTo(
+          STEPS,
+          deliver(step.id, { type: 'step.cancel', reason: `run cancelled: ${reason}`, at }),
+        );
       }
     }),
   },
@@ -432,11 +480,20 @@ export const taskMachine = setup({
         },
       ],
       on: {
+        'run.resumed': { actions: 'startReady' },
         'step.ready': { actions: ['enqueueReady', 'startReady'] },
         'step.settled': [
           { guard: 'isReplannableFailure', actions: ['recordSettled', 'queueFailure', 'startReady'] },
-          { actions: ['recordSettled', 'propagateSettlement', 'startReady'] },
+          {
+            actions: [
+              'recordSettled',
+              { type: 'propagateSettlement', params: { grant: true } },
+              'startReady',
+            ],
+          },
         ],
+        // Grants are only given while running, and the step answers at once.
+        'step.declined': { actions: ['releaseSlot', 'startReady'] },
         'budget.exhausted': { target: 'paused', actions: assign({ reason: ({ event }) => event.detail }) },
       },
     },
@@ -515,7 +572,7 @@ export const taskMachine = setup({
     'step.ready': { actions: 'enqueueReady' },
     'step.settled': [
       { guard: 'isReplannableFailure', actions: ['recordSettled', 'queueFailure'] },
-      { actions: ['recordSettled', 'propagateSettlement'] },
+      { actions: ['recordSettled', { type: 'propagateSettlement', params: { grant: false } }] },
     ],
     'step.revived': { actions: 'recordRevival' },
     'step.status': { actions: 'forwardStatus' },

@@ -30,7 +30,16 @@ export type TaskvisorErrorCode =
   | 'ACTION_FAILED'
   | 'STEP_TIMEOUT'
   | 'ABORTED'
-  | 'ATTEMPT_INTERRUPTED';
+  | 'ATTEMPT_INTERRUPTED'
+  // sandbox (shell steps and CLI agents)
+  | 'SANDBOX_ESCAPE'
+  | 'SHELL_FAILED'
+  // model calls
+  | 'LLM_ERROR'
+  | 'LLM_BAD_OUTPUT'
+  | 'BUDGET_EXCEEDED'
+  // notify channels
+  | 'DELIVERY_FAILED';
 
 export class TaskvisorError extends Error {
   override readonly name = 'TaskvisorError';

@@ -11,7 +11,61 @@ export {
   supervisorMachine,
 } from '../machines/supervisor.machine.js';
 export { type StepCounts, type TaskContext, taskMachine } from '../machines/task.machine.js';
+export {
+  createSupervisor,
+  type Pending,
+  type PendingApproval,
+  type PendingConfirmation,
+  type PendingRequest,
+  type RunTrace,
+  type StartOptions,
+  type Supervisor,
+  type SupervisorOptions,
+} from './supervisor.js';
+export type { RunHandle } from './runtime/runtime.js';
+export type { ActionContext, ActionFunction, Question } from './runtime/executor.js';
+export { type Clock, ManualClock, sleep, systemClock } from './clock.js';
 export { isTaskvisorError, TaskvisorError, type TaskvisorErrorCode } from './errors.js';
+export {
+  type Answer,
+  AnswerSchema,
+  type EventOf,
+  type StepOutline,
+  type TaskvisorEvent,
+  TaskvisorEventSchema,
+  type TaskvisorEventType,
+} from './model/events.js';
+export {
+  resultOf,
+  type RunResult,
+  RunResultSchema,
+  type RunView,
+  RunViewSchema,
+  type StepView,
+  StepViewSchema,
+  type Usage,
+  UsageSchema,
+} from './model/views.js';
+export {
+  DEFAULT_DB_PATH,
+  openSqliteStore,
+  SqliteStore,
+  type SqliteStoreOptions,
+} from './store/sqlite-store.js';
+export type {
+  ActorRow,
+  ArtifactRow,
+  AttemptRow,
+  Batch,
+  CommandRow,
+  CommitResult,
+  Lease,
+  LeaseClaim,
+  RequestRow,
+  RunFilter,
+  RunRow,
+  Store,
+} from './store/store.js';
 export {
   type Action,
   ActionSchema,

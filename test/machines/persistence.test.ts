@@ -13,8 +13,9 @@ import type {
   WaitUntilInput,
   WaitUntilOutput,
 } from '../../machines/protocol.js';
+import { createStepPool, type StepPoolSnapshot } from '../../machines/step-pool.js';
 import { stepMachine } from '../../machines/step.machine.js';
-import { taskMachine } from '../../machines/task.machine.js';
+import { STEPS, taskMachine } from '../../machines/task.machine.js';
 import { parsePlan } from '../../src/model/parse-plan.js';
 
 interface Pending {
@@ -36,7 +37,7 @@ function controllableTask() {
       waitUntil: fromPromise<WaitUntilOutput, WaitUntilInput>(() => new Promise(() => {})),
     },
   });
-  return { machine: taskMachine.provide({ actors: { step } }), attempts };
+  return { machine: taskMachine.provide({ actors: { stepPool: createStepPool(step) } }), attempts };
 }
 
 const plan = parsePlan({
@@ -63,9 +64,14 @@ const input: TaskInput = {
 
 const flush = () => new Promise((resolve) => setImmediate(resolve));
 
+/** The task's step actors, hosted by its step pool. */
+function steps(actor: AnyActorRef): Map<string, AnyActorRef> {
+  const pool = (actor.getSnapshot().children as Record<string, AnyActorRef>)[STEPS]!;
+  return (pool.getSnapshot() as StepPoolSnapshot).steps;
+}
+
 function stepStates(actor: AnyActorRef) {
-  const children = actor.getSnapshot().children as Record<string, AnyActorRef>;
-  return Object.fromEntries(Object.entries(children).map(([id, child]) => [id, child.getSnapshot().value]));
+  return Object.fromEntries([...steps(actor)].map(([id, step]) => [id, step.getSnapshot().value]));
 }
 
 describe('persisting a task actor', () => {
@@ -102,10 +108,10 @@ describe('persisting a task actor', () => {
     restored.start();
     expect(restored.getPersistedSnapshot()).toEqual(persisted);
     expect(stepStates(restored)).toEqual(states);
-    const children = restored.getSnapshot().children as Record<string, AnyActorRef>;
-    expect(children.flaky!.getSnapshot().context).toMatchObject({ attempt: 1, retryAt: 61_200 });
-    expect(children.timed!.getSnapshot().context).toMatchObject({ attempt: 1, deadline: 31_000 });
-    expect(children.ask!.getSnapshot().context).toMatchObject({ requestId: 'q-1' });
+    const restoredSteps = steps(restored);
+    expect(restoredSteps.get('flaky')!.getSnapshot().context).toMatchObject({ attempt: 1, retryAt: 61_200 });
+    expect(restoredSteps.get('timed')!.getSnapshot().context).toMatchObject({ attempt: 1, deadline: 31_000 });
+    expect(restoredSteps.get('ask')!.getSnapshot().context).toMatchObject({ requestId: 'q-1' });
     restored.stop();
   });
 });

@@ -70,7 +70,7 @@ const scenarios: Scenario[] = [
       {
         steps: [
           note('a', { retry: { maxAttempts: 2, backoffMs: 100 }, tier: 'destructive' }),
-          custom('b', { dependsOn: ['a'] }),
+          custom('b', { dependsOn: ['a'], tier: 'destructive' }),
         ],
       },
       { requireApproval: true, stepsPerRun: 1 },
@@ -152,7 +152,10 @@ function eventsFor(scenario: Scenario) {
         );
         break;
       case 'running':
-        events.push({ type: 'budget.exhausted', detail: 'maxTokens reached', at });
+        events.push(
+          { type: 'budget.exhausted', detail: 'maxTokens reached', at },
+          { type: 'run.resumed', at },
+        );
         break;
       case 'replanning':
         if (scenario.replan) {

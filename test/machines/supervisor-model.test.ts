@@ -88,6 +88,7 @@ function eventsFor(snapshot: AnyMachineSnapshot): EventObject[] {
   for (const runId of [...children, 'ghost']) {
     events.push({ type: 'run.command', runId, command: { type: 'run.cancel', at } } as EventObject);
   }
+  for (const runId of [...children, 'ghost']) events.push({ type: 'run.release', runId } as EventObject);
   for (const runId of children) {
     events.push({ type: `xstate.done.actor.${runId}`, actorId: runId, output: undefined } as EventObject);
     events.push({

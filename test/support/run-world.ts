@@ -14,6 +14,8 @@ import type {
   EventObject,
   Snapshot,
 } from 'xstate';
+import type { StepPoolEvent, StepPoolSnapshot } from '../../machines/step-pool.js';
+import { STEPS } from '../../machines/task.machine.js';
 import { PureRunner } from './pure.js';
 
 export type WorldSnapshot = {
@@ -68,11 +70,29 @@ export function createRunWorld(
         const result = taskRunner.next(task, event);
         coverage.record(taskMachine, result.snapshot, result.transitions);
         task = result.snapshot;
-        for (const [id, child] of Object.entries(task.children as Record<string, AnyActorRef>)) {
-          if (!(id in steps) && isStep(child)) steps[id] = child.getSnapshot() as AnyMachineSnapshot;
+        // Steps the pool spawned with the plan (their initial snapshots).
+        const pool = (task.children as Record<string, AnyActorRef>)[STEPS];
+        if (pool) {
+          for (const [id, ref] of (pool.getSnapshot() as StepPoolSnapshot).steps) {
+            if (!(id in steps)) steps[id] = ref.getSnapshot() as AnyMachineSnapshot;
+          }
         }
-        // A step handles the task's message at once (it is idle); replies to the busy task queue up.
-        queue.unshift(...result.messages);
+        // The pool passes the task's messages on: a step handles one at once (it is idle);
+        // replies to the busy task queue up.
+        const routed: Array<{ to: string; event: EventObject }> = [];
+        for (const message of result.messages) {
+          if (message.to !== STEPS)
+            throw new Error(`the task sent to ${message.to} instead of its step pool`);
+          const event = message.event as StepPoolEvent;
+          if (event.type === 'pool.add') {
+            for (const input of event.steps) {
+              if (!(input.step.id in steps)) steps[input.step.id] = stepRunner.initial(input).snapshot;
+            }
+          } else if (event.type === 'pool.deliver') {
+            routed.push({ to: event.to, event: event.event as EventObject });
+          }
+        }
+        queue.unshift(...routed);
         continue;
       }
       if (finishedBefore) continue;
@@ -88,10 +108,6 @@ export function createRunWorld(
     }
     return { status: 'active', output: undefined, error: undefined, task, steps };
   };
-
-  const isStep = (child: unknown): boolean =>
-    (child as { logic?: unknown }).logic === taskMachine.implementations.actors.step ||
-    (child as { src?: unknown }).src === 'step';
 
   return {
     transition: (snapshot, event) =>

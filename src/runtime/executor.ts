@@ -1,0 +1,243 @@
+/**
+ * The `executeAction` and `waitUntil` actors the step machine invokes.
+ *
+ * An attempt runs its action only after the step's `running` snapshot and the attempt's
+ * intent (with its idempotency key) are committed; its result is journaled as soon as
+ * the action returns. After a crash the restored step's attempt is not run again
+ * silently: a recorded result is reused, otherwise the attempt reports
+ * `ATTEMPT_INTERRUPTED` and the step machine decides (an idempotent step re-runs, any
+ * other waits for a human).
+ */
+import { fromPromise } from 'xstate';
+import {
+  ATTEMPT_INTERRUPTED,
+  type ExecuteActionInput,
+  type ExecuteActionOutput,
+  type StepError,
+  type WaitUntilInput,
+  type WaitUntilOutput,
+} from '../../machines/protocol.js';
+import { type Clock, sleep } from '../clock.js';
+import { isTaskvisorError, TaskvisorError } from '../errors.js';
+import type { Answer } from '../model/events.js';
+import type { Json } from '../model/json.js';
+import { isIdempotentStep } from '../model/plan.js';
+import { interpolate } from '../model/templates.js';
+import type { Persistence } from './persistence.js';
+
+/** A question an action asks a human with `ctx.ask()`. */
+export interface Question {
+  /** Stable within the step: the same key after a crash returns the recorded answer. */
+  readonly key: string;
+  readonly question: string;
+  readonly options?: ReadonlyArray<{ readonly id: string; readonly label: string }>;
+}
+
+/** What an action gets besides its input. */
+export interface ActionContext {
+  /** Aborts when the step is cancelled or interrupted, the attempt times out, or the supervisor closes. */
+  readonly signal: AbortSignal;
+  readonly runId: string;
+  readonly stepId: string;
+  readonly attempt: number;
+  /** `<runId>/<stepId>`: the same on every attempt and after a crash; pass it to external systems to dedupe. */
+  readonly idempotencyKey: string;
+  /** Parks the step in `awaitingInput` until a human answers (journaled across crashes). */
+  ask(question: Question): Promise<Answer>;
+  /** Adds a line to the step's log (a `step.log` event). */
+  log(message: string, data?: Json): void;
+}
+
+/** A custom step kind: `(input, ctx) => ({ output })`. `input` is the action without `kind`. */
+export type ActionFunction = (
+  input: Record<string, unknown>,
+  ctx: ActionContext,
+) => Promise<{ output?: unknown }> | { output?: unknown };
+
+/** An attempt's journaled outcome found at restore. */
+export type RecordedOutcome = { readonly output: Json } | { readonly error: StepError };
+
+export interface ExecutorDeps {
+  readonly clock: Clock;
+  readonly persistence: Persistence;
+  readonly actions: ReadonlyMap<string, ActionFunction>;
+  /** A succeeded step's output, for `{{steps.<id>.output}}`. */
+  readonly outputOf: (runId: string, stepId: string) => Json | undefined;
+  /** Attempts that were running when the last process died, by `attemptKey`. */
+  readonly interrupted: Set<string>;
+  /** Attempts whose outcome was journaled but whose step transition was not, by `attemptKey`. */
+  readonly recorded: Map<string, RecordedOutcome>;
+  readonly ask: (input: ExecuteActionInput, question: Question, signal: AbortSignal) => Promise<Answer>;
+  /** Resolves at once, or after a turn of the event loop when it has not had one for a while. */
+  readonly yieldNow: () => Promise<void>;
+}
+
+export function attemptKey(runId: string, stepId: string, attempt: number): string {
+  return `${runId}/${stepId}#${attempt}`;
+}
+
+function stepError(error: unknown, at: number): StepError {
+  if (isTaskvisorError(error)) {
+    const retryable =
+      typeof error.details.retryable === 'boolean'
+        ? error.details.retryable
+        : error.code !== 'ABORTED' && error.code !== 'INVALID_OPTION';
+    return { message: error.message, code: error.code, retryable, at };
+  }
+  if (error instanceof Error) {
+    const flagged = (error as { retryable?: unknown }).retryable;
+    return {
+      message: error.message,
+      code: 'ACTION_FAILED',
+      retryable: typeof flagged === 'boolean' ? flagged : true,
+      at,
+    };
+  }
+  return { message: String(error), code: 'ACTION_FAILED', retryable: true, at };
+}
+
+/** Rejects when `signal` aborts, so an action that ignores its signal cannot hold the step. */
+function whenAborted(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    else signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
+}
+
+export function createExecuteAction(deps: ExecutorDeps) {
+  return fromPromise<ExecuteActionOutput, ExecuteActionInput>(async ({ input, signal }) => {
+    const { clock, persistence } = deps;
+    const key = attemptKey(input.runId, input.stepId, input.attempt);
+    const recorded = deps.recorded.get(key);
+    if (recorded) {
+      deps.recorded.delete(key);
+      if ('error' in recorded) throw { ...recorded.error, at: clock.now() };
+      return { output: recorded.output, at: clock.now() };
+    }
+    if (deps.interrupted.delete(key)) {
+      throw {
+        message: `attempt ${input.attempt} was running when the process stopped; it may or may not have finished`,
+        code: ATTEMPT_INTERRUPTED,
+        retryable: true,
+        at: clock.now(),
+      } satisfies StepError;
+    }
+    const base = {
+      runId: input.runId,
+      stepId: input.stepId,
+      attempt: input.attempt,
+      idempotencyKey: input.idempotencyKey,
+    };
+    const startedAt = clock.now();
+    persistence.stageAttempt({ ...base, status: 'started', startedAt });
+    if (isIdempotentStep(input.step)) {
+      // May run again after a crash by contract: it need not wait for its intent to be
+      // durable (its result still is before anyone sees it). Yield now and then, so a
+      // long chain of such steps does not hold the event loop.
+      await deps.yieldNow();
+    } else {
+      // A side effect runs only once its intent is durable.
+      await persistence.durable();
+    }
+    if (signal.aborted)
+      throw stepError(new TaskvisorError('ABORTED', 'the attempt was stopped before it ran'), clock.now());
+
+    const timeout = new AbortController();
+    const deadline = input.deadline;
+    const timer =
+      deadline === undefined
+        ? undefined
+        : clock.setTimeout(
+            () =>
+              timeout.abort(
+                new TaskvisorError(
+                  'STEP_TIMEOUT',
+                  `step ${input.stepId} timed out after ${input.step.timeoutMs ?? deadline - startedAt} ms (attempt ${input.attempt})`,
+                  { retryable: true },
+                ),
+              ),
+            deadline - clock.now(),
+          );
+    const combined = timer === undefined ? signal : AbortSignal.any([signal, timeout.signal]);
+    try {
+      const action = deps.actions.get(input.step.action.kind);
+      if (!action) {
+        throw new TaskvisorError(
+          'UNKNOWN_ACTION_KIND',
+          `no action is registered for kind "${input.step.action.kind}"; register it with createSupervisor({ actions })`,
+          { retryable: false },
+        );
+      }
+      const { kind: _kind, ...fields } = interpolate(input.step.action, (id) =>
+        deps.outputOf(input.runId, id),
+      );
+      const ctx: ActionContext = {
+        ...base,
+        signal: combined,
+        ask: (question) => deps.ask(input, question, combined),
+        log: (message, data) =>
+          persistence.stageEvent({
+            type: 'step.log',
+            at: clock.now(),
+            runId: input.runId,
+            stepId: input.stepId,
+            attempt: input.attempt,
+            message,
+            ...(data === undefined ? {} : { data }),
+          }),
+      };
+      const result = await Promise.race([Promise.resolve(action(fields, ctx)), whenAborted(combined)]);
+      const output = toJson(result?.output, input.stepId);
+      if (signal.aborted) throw signal.reason;
+      persistence.stageAttempt({ ...base, status: 'succeeded', startedAt, endedAt: clock.now(), output });
+      return { output, at: clock.now() };
+    } catch (error) {
+      const reason = signal.aborted
+        ? new TaskvisorError(
+            'ABORTED',
+            `attempt ${input.attempt} of step ${input.stepId} was stopped (the step was cancelled or interrupted, or the supervisor closed)`,
+            { retryable: false },
+          )
+        : combined.aborted
+          ? combined.reason
+          : error;
+      const failure = stepError(reason, clock.now());
+      persistence.stageAttempt({
+        ...base,
+        status: signal.aborted ? 'aborted' : 'failed',
+        startedAt,
+        endedAt: failure.at,
+        error: {
+          message: failure.message,
+          ...(failure.code ? { code: failure.code } : {}),
+          retryable: failure.retryable,
+        },
+      });
+      throw failure;
+    } finally {
+      if (timer !== undefined) clock.clearTimeout(timer);
+    }
+  });
+}
+
+/** Outputs are JSON: `undefined` becomes `null`; anything JSON cannot hold is an error. */
+function toJson(output: unknown, stepId: string): Json {
+  if (output === undefined) return null;
+  try {
+    return JSON.parse(JSON.stringify(output)) as Json;
+  } catch (error) {
+    throw new TaskvisorError(
+      'ACTION_FAILED',
+      `step ${stepId} returned an output that is not JSON (${error instanceof Error ? error.message : String(error)}); return plain data`,
+      { retryable: false },
+    );
+  }
+}
+
+/** Resolves at `until` on the injected clock; restored with the same deadline after a crash. */
+export function createWaitUntil(clock: Clock) {
+  return fromPromise<WaitUntilOutput, WaitUntilInput>(async ({ input, signal }) => {
+    await sleep(clock, input.until - clock.now(), signal);
+    return { at: clock.now() };
+  });
+}

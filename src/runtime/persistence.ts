@@ -1,0 +1,415 @@
+/**
+ * Durable before observable. The persistence loop watches every actor of the system
+ * through XState's inspection API, stages what changed (the latest snapshot of each
+ * changed actor, one transition event per transition, attempt journal rows, ...), and
+ * commits it in one transaction per flush. Only after the commit are the events handed
+ * to the bus, and only then do `durable()` waiters (an action about to run, an API call
+ * about to return) go on.
+ *
+ * A flush writes the actors that changed, never the others: its cost does not grow with
+ * the plan or the number of runs.
+ */
+import type { AnyActor, AnyMachineSnapshot, InspectionEvent } from 'xstate';
+import type { Clock } from '../clock.js';
+import type { TaskvisorEvent, UnsequencedEvent } from '../model/events.js';
+import { SETTLED_STEP_STATES } from '../model/states.js';
+import type { Json } from '../model/json.js';
+import type { Plan } from '../model/plan.js';
+import { TaskvisorEventSchema } from '../model/events.js';
+import type { ActorRow, AttemptRow, Batch, Lease, RequestRow, RunRow, Store } from '../store/store.js';
+import {
+  type ActorFacts,
+  type ActorKind,
+  deriveEvents,
+  factsOf,
+  persistStep,
+  persistTask,
+} from './snapshots.js';
+
+interface StagedActor {
+  readonly ref: AnyActor;
+  readonly kind: ActorKind;
+  readonly runId: string;
+  readonly actorId: string;
+  /** The last live snapshot seen (read from the actor at flush time when unset). */
+  snapshot?: AnyMachineSnapshot;
+}
+
+type BatchRun = Batch['runs'][number];
+type BatchRequest = Batch['requests'][number];
+type BatchArtifact = Batch['artifacts'][number];
+
+class Stage {
+  runs: BatchRun[] = [];
+  plans: Array<{ runId: string; version: number; plan: Plan }> = [];
+  actors = new Map<string, StagedActor>();
+  newborn: AnyActor[] = [];
+  events: UnsequencedEvent[] = [];
+  attempts = new Map<string, AttemptRow>();
+  requests: BatchRequest[] = [];
+  artifacts: BatchArtifact[] = [];
+  commandsApplied: Array<{ id: number; at: number; error?: string }> = [];
+  waiters: Array<{ resolve: () => void; reject: (error: unknown) => void }> = [];
+
+  get empty(): boolean {
+    return (
+      this.runs.length === 0 &&
+      this.plans.length === 0 &&
+      this.actors.size === 0 &&
+      this.newborn.length === 0 &&
+      this.events.length === 0 &&
+      this.attempts.size === 0 &&
+      this.requests.length === 0 &&
+      this.artifacts.length === 0 &&
+      this.commandsApplied.length === 0
+    );
+  }
+}
+
+export interface PersistenceOptions {
+  readonly store: Store;
+  readonly clock: Clock;
+  /** Committed events, in `seq` order. */
+  readonly onCommitted: (events: readonly TaskvisorEvent[]) => void;
+  /** Runs whose lease another process took over: stop driving them. */
+  readonly onLost: (runIds: readonly string[]) => void;
+  /** The store failed: the supervisor cannot go on. */
+  readonly onFatal: (error: unknown) => void;
+}
+
+const key = (runId: string, actorId: string) => `${runId}\u0000${actorId}`;
+
+export class Persistence {
+  private stage = new Stage();
+  private inflight?: Stage;
+  private flushing = false;
+  private scheduled = false;
+  private readonly facts = new Map<string, ActorFacts>();
+  private readonly fences = new Map<string, number>();
+  /** Restored actors whose rows are already stored (not written again when created). */
+  private readonly restored = new Set<string>();
+  /** Unanswered requests of each step (by actor key): closed when the step settles. */
+  private readonly openRequests = new Map<string, Set<string>>();
+  private fatal?: unknown;
+  private stopped = false;
+
+  constructor(private readonly options: PersistenceOptions) {}
+
+  /** This process drives `runId` with lease `fence`. */
+  own(runId: string, fence: number): void {
+    this.fences.set(runId, fence);
+  }
+
+  disown(runId: string): void {
+    this.fences.delete(runId);
+    for (const id of [...this.facts.keys()]) if (id.startsWith(`${runId}\u0000`)) this.facts.delete(id);
+    for (const id of [...this.restored]) if (id.startsWith(`${runId}\u0000`)) this.restored.delete(id);
+    for (const id of [...this.openRequests.keys()])
+      if (id.startsWith(`${runId}\u0000`)) this.openRequests.delete(id);
+  }
+
+  /**
+   * A step's output as the actors have it now (committed or not): what a dependent step
+   * reads for `{{steps.<id>.output}}`.
+   */
+  outputOf(runId: string, stepId: string): Json | undefined {
+    const facts = this.facts.get(key(runId, stepId));
+    return facts?.kind === 'step' ? facts.output : undefined;
+  }
+
+  owns(runId: string): boolean {
+    return this.fences.has(runId);
+  }
+
+  get ownedRuns(): string[] {
+    return [...this.fences.keys()];
+  }
+
+  /**
+   * Remembers a restored actor's state from its row, so its next change produces the
+   * right events and its (unchanged) row is not written again.
+   */
+  seedRow(row: ActorRow, plan?: Plan): void {
+    const persisted = row.snapshot as { value: unknown; context: Record<string, unknown> };
+    const snapshot = {
+      value: persisted.value,
+      context: row.kind === 'task' && plan ? { ...persisted.context, plan } : persisted.context,
+    } as unknown as AnyMachineSnapshot;
+    const facts = factsOf(row.kind, snapshot);
+    const id = key(facts.runId, facts.actorId);
+    this.facts.set(id, facts);
+    this.restored.add(id);
+  }
+
+  /** The inspection observer given to the root actor. */
+  readonly observe = (event: InspectionEvent): void => {
+    if (this.stopped) return;
+    if (event.type === '@xstate.actor') {
+      // A new actor has no snapshot yet (and none is emitted on start): it is staged now
+      // and its initial snapshot is read at flush time.
+      const ref = event.actorRef as AnyActor;
+      if (actorKind(ref)) {
+        this.stage.newborn.push(ref);
+        this.schedule();
+      }
+      return;
+    }
+    // Microsteps are seen while a transition is computed, before its actions run, so a
+    // step's change is logged before the task change it causes. Each one stages the
+    // actor's latest snapshot (written at flush) and the events its change means.
+    if (event.type !== '@xstate.microstep') return;
+    const ref = event.actorRef as AnyActor;
+    const kind = actorKind(ref);
+    const snapshot = event.snapshot as AnyMachineSnapshot;
+    // Stopping (a finished run's steps, close()) is not a transition.
+    if (!kind || snapshot.status === 'stopped' || snapshot.status === 'error' || !snapshot.context) return;
+    const facts = factsOf(kind, snapshot);
+    if (!this.fences.has(facts.runId)) return;
+    const id = key(facts.runId, facts.actorId);
+    const previous = this.facts.get(id) ?? initialFacts(facts);
+    this.facts.set(id, facts);
+    const staged = this.stage.actors.get(id);
+    if (staged) staged.snapshot = snapshot;
+    else this.stage.actors.set(id, { ref, kind, runId: facts.runId, actorId: facts.actorId, snapshot });
+    if (
+      previous.state !== facts.state ||
+      facts.kind === 'task' ||
+      (facts.kind === 'step' && previous.kind === 'step' && previous.attempt !== facts.attempt)
+    ) {
+      const at = this.options.clock.now();
+      const events = deriveEvents(previous, facts, at);
+      if (events.length > 0) this.stage.events.push(...events);
+      if (facts.kind === 'step' && SETTLED_STEP_STATES.has(facts.state)) {
+        // Nobody waits for these answers any more.
+        for (const requestId of this.openRequests.get(id) ?? [])
+          this.stage.requests.push({ type: 'close', id: requestId, at });
+        this.openRequests.delete(id);
+      }
+      if (facts.kind === 'task' && previous.kind === 'task') {
+        if (previous.state !== facts.state || previous.planVersion !== facts.planVersion) {
+          this.stage.runs.push({
+            type: 'update',
+            id: facts.runId,
+            phase: facts.state,
+            planVersion: facts.planVersion,
+            updatedAt: at,
+          });
+        }
+        if (facts.plan && facts.planVersion > previous.planVersion) {
+          this.stage.plans.push({ runId: facts.runId, version: facts.planVersion, plan: facts.plan });
+        }
+      }
+    }
+    this.schedule();
+  };
+
+  stageNewRun(
+    row: Omit<RunRow, 'lease'>,
+    lease: Lease,
+    plan: Plan | undefined,
+    created: UnsequencedEvent,
+  ): void {
+    this.fences.set(row.id, lease.fence);
+    this.facts.set(key(row.id, 'task'), {
+      kind: 'task',
+      runId: row.id,
+      actorId: 'task',
+      state: 'queued',
+      planVersion: row.planVersion,
+      ...(plan ? { plan } : {}),
+      replans: 0,
+    });
+    this.stage.runs.push({ type: 'insert', row, lease });
+    if (plan) this.stage.plans.push({ runId: row.id, version: row.planVersion, plan });
+    this.stage.events.push(created);
+    this.schedule();
+  }
+
+  stageEvent(event: UnsequencedEvent): void {
+    this.stage.events.push(event);
+    this.schedule();
+  }
+
+  stageAttempt(row: AttemptRow): void {
+    this.stage.attempts.set(`${row.runId}\u0000${row.stepId}\u0000${row.attempt}`, row);
+    this.schedule();
+  }
+
+  stageRequest(request: BatchRequest): void {
+    if (request.type === 'answer') {
+      for (const open of this.openRequests.values()) open.delete(request.id);
+    }
+    this.stage.requests.push(request);
+    this.schedule();
+  }
+
+  /** A new (or reopened) request of a step that now waits for its answer. */
+  stageRequestOpen(row: RequestRow, reopen = false): void {
+    this.trackRequest(row);
+    this.stageRequest(reopen ? { type: 'reopen', id: row.id } : { type: 'open', row });
+  }
+
+  /** Remembers an unanswered request (staged here, or found open when a run is adopted). */
+  trackRequest(row: Pick<RequestRow, 'id' | 'runId' | 'stepId'>): void {
+    const id = key(row.runId, row.stepId);
+    const open = this.openRequests.get(id) ?? new Set<string>();
+    open.add(row.id);
+    this.openRequests.set(id, open);
+  }
+
+  stageArtifact(artifact: BatchArtifact): void {
+    this.stage.artifacts.push(artifact);
+    this.schedule();
+  }
+
+  stageCommandApplied(id: number, error?: string): void {
+    this.stage.commandsApplied.push({
+      id,
+      at: this.options.clock.now(),
+      ...(error === undefined ? {} : { error }),
+    });
+    this.schedule();
+  }
+
+  /** Resolves once everything staged so far is committed (at once when nothing is pending). */
+  durable(): Promise<void> {
+    if (this.fatal) return Promise.reject(this.fatal);
+    const target = !this.stage.empty ? this.stage : this.inflight;
+    if (!target) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      target.waiters.push({ resolve, reject });
+      this.schedule();
+    });
+  }
+
+  /** Commits what is staged now and waits for it (used by close()). */
+  async flushNow(): Promise<void> {
+    await this.durable();
+  }
+
+  /** After close(): nothing more is observed or written. */
+  stop(): void {
+    this.stopped = true;
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.flushing) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      while (!this.stage.empty && !this.fatal) {
+        const stage = this.stage;
+        this.stage = new Stage();
+        this.inflight = stage;
+        let batch: Batch;
+        try {
+          batch = this.toBatch(stage);
+        } catch (error) {
+          this.fail(error, stage);
+          break;
+        }
+        let result: Awaited<ReturnType<Store['commit']>>;
+        try {
+          result = await this.options.store.commit(batch);
+        } catch (error) {
+          this.fail(error, stage);
+          break;
+        }
+        this.inflight = undefined;
+        if (result.lostRuns.length > 0) {
+          for (const runId of result.lostRuns) this.disown(runId);
+          this.options.onLost(result.lostRuns);
+        }
+        if (result.events.length > 0) this.options.onCommitted(result.events);
+        for (const waiter of stage.waiters) waiter.resolve();
+      }
+    } finally {
+      this.flushing = false;
+      this.inflight = undefined;
+    }
+    // Work staged while the last commit ran (waiters included) gets its own flush.
+    if (!this.stage.empty && !this.fatal) this.schedule();
+  }
+
+  private fail(error: unknown, stage: Stage): void {
+    this.fatal = error;
+    for (const waiter of [...stage.waiters, ...this.stage.waiters]) waiter.reject(error);
+    this.options.onFatal(error);
+  }
+
+  private toBatch(stage: Stage): Batch {
+    const now = this.options.clock.now();
+    for (const ref of stage.newborn) {
+      const snapshot = ref.getSnapshot() as AnyMachineSnapshot | undefined;
+      const kind = actorKind(ref);
+      if (!kind || !snapshot?.context || snapshot.status === 'stopped') continue;
+      const facts = factsOf(kind, snapshot);
+      const id = key(facts.runId, facts.actorId);
+      if (this.restored.delete(id)) continue;
+      if (!this.facts.has(id)) this.facts.set(id, facts);
+      if (!stage.actors.has(id))
+        stage.actors.set(id, { ref, kind, runId: facts.runId, actorId: facts.actorId });
+    }
+    const actors: Array<Batch['actors'][number]> = [];
+    for (const staged of stage.actors.values()) {
+      if (!this.fences.has(staged.runId)) continue;
+      const snapshot = staged.snapshot ?? (staged.ref.getSnapshot() as AnyMachineSnapshot);
+      const facts = factsOf(staged.kind, snapshot);
+      actors.push({
+        runId: staged.runId,
+        actorId: staged.actorId,
+        kind: staged.kind,
+        state: facts.state,
+        snapshot:
+          staged.kind === 'task' ? persistTask(staged.ref, snapshot) : persistStep(staged.ref, snapshot),
+        updatedAt: now,
+      });
+    }
+    const fences = new Map<string, number>();
+    const touch = (runId: string) => {
+      const fence = this.fences.get(runId);
+      if (fence !== undefined) fences.set(runId, fence);
+    };
+    for (const run of stage.runs) touch(run.type === 'insert' ? run.row.id : run.id);
+    for (const actor of actors) touch(actor.runId);
+    for (const event of stage.events) touch(event.runId);
+    for (const attempt of stage.attempts.values()) touch(attempt.runId);
+    for (const plan of stage.plans) touch(plan.runId);
+    const events = stage.events.filter((event) => fences.has(event.runId));
+    for (const event of events) {
+      // Every event is checked against its schema before anyone can see it.
+      TaskvisorEventSchema.parse({ ...event, seq: 1 });
+    }
+    return {
+      runs: stage.runs.filter((run) => fences.has(run.type === 'insert' ? run.row.id : run.id)),
+      plans: stage.plans.filter((plan) => fences.has(plan.runId)),
+      actors,
+      events,
+      attempts: [...stage.attempts.values()].filter((row) => fences.has(row.runId)),
+      requests: stage.requests,
+      artifacts: stage.artifacts.filter((artifact) => fences.has(artifact.runId)),
+      commandsApplied: stage.commandsApplied,
+      fences,
+    };
+  }
+}
+
+/** The facts of an actor just created: a task is `queued`, a step `pending` at attempt 0. */
+function initialFacts(facts: ActorFacts): ActorFacts {
+  if (facts.kind === 'task') return { ...facts, state: 'queued' };
+  return { kind: 'step', runId: facts.runId, actorId: facts.actorId, state: 'pending', attempt: 0 };
+}
+
+/** Which of our actors this is (task or step), by the key it was spawned with. */
+export function actorKind(ref: AnyActor): ActorKind | undefined {
+  const src = (ref as { src?: unknown }).src;
+  return src === 'task' || src === 'step' ? src : undefined;
+}

@@ -1,0 +1,497 @@
+/**
+ * `createSupervisor()`: the embedding API (see API.md). It validates options, opens the
+ * store, starts the runtime and exposes runs, commands, the read model and the bus.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Observable } from 'rxjs/internal/Observable';
+import { z } from 'zod';
+import type { StepControlAction } from '../machines/protocol.js';
+import { type Clock, systemClock } from './clock.js';
+import { TaskvisorError } from './errors.js';
+import { type Answer, AnswerSchema, type StepOutline, type TaskvisorEvent } from './model/events.js';
+import type { Json } from './model/json.js';
+import { knownKinds, type PlanContext } from './model/parse-plan.js';
+import type { PlanInput } from './model/plan.js';
+import { isTerminalPhase, type RunPhase, RunPhaseSchema } from './model/states.js';
+import { didYouMean } from './model/suggest.js';
+import { DEFAULT_CONFIRM_TIERS, type Tier, TierSchema } from './model/tier.js';
+import type { RunView, Usage } from './model/views.js';
+import { DEFAULT_DB_PATH, openSqliteStore } from './store/sqlite-store.js';
+import type { ArtifactRow, AttemptRow, RequestRow, Store } from './store/store.js';
+import type { ActionFunction } from './runtime/executor.js';
+import { type InspectObserver, type RunHandle, Runtime, unknownRun } from './runtime/runtime.js';
+import { BUILTIN_ACTIONS } from './actions/builtin.js';
+
+export interface SupervisorOptions {
+  /** SQLite file (created with its directory) or `':memory:'`; default `.taskvisor/taskvisor.db`. */
+  readonly db?: string;
+  /** Another storage backend instead of `db`. */
+  readonly store?: Store;
+  /** `normal` (default): WAL + synchronous=NORMAL; `full`: an fsync per commit. */
+  readonly durability?: 'normal' | 'full';
+  /** Custom step kinds: `{ myKind: async (input, ctx) => ({ output }) }`. */
+  readonly actions?: Readonly<Record<string, ActionFunction>>;
+  /** Tiers whose steps wait for a human before they run (default destructive, external). */
+  readonly confirmTiers?: readonly Tier[];
+  readonly concurrency?: { readonly runs?: number; readonly stepsPerRun?: number };
+  /** Restore unfinished runs on open (default true). */
+  readonly resume?: boolean;
+  /** An XState inspection observer (e.g. `@statelyai/inspect`'s `inspector.inspect`). */
+  readonly inspect?: InspectObserver;
+  /** Time for deadlines, backoffs and leases (tests pass a `ManualClock`). */
+  readonly clock?: Clock;
+  /** Id factories (tests pass deterministic ones). */
+  readonly ids?: { readonly run?: () => string; readonly request?: () => string };
+  /** How long a run's lease lasts without renewal, ms (default 30 000). */
+  readonly leaseMs?: number;
+  /** How often commands from other processes are picked up, ms (default 100). */
+  readonly pollMs?: number;
+}
+
+/** Options API.md lists that later versions of taskvisor wire in; refused until then. */
+const NOT_YET = [
+  'llm',
+  'agents',
+  'escalation',
+  'channels',
+  'sandbox',
+  'budget',
+  'prices',
+  'maxReplans',
+  'approveReplans',
+];
+
+const OptionsSchema = z.strictObject({
+  db: z.string().min(1).optional(),
+  store: z
+    .custom<Store>((value) => typeof value === 'object' && value !== null && 'commit' in value)
+    .optional(),
+  durability: z.enum(['normal', 'full']).optional(),
+  actions: z
+    .record(
+      z.string(),
+      z.custom<ActionFunction>((value) => typeof value === 'function', 'must be a function'),
+    )
+    .optional(),
+  confirmTiers: z.array(TierSchema).optional(),
+  concurrency: z
+    .strictObject({
+      runs: z.int().min(1).max(10_000).optional(),
+      stepsPerRun: z.int().min(1).max(10_000).optional(),
+    })
+    .optional(),
+  resume: z.boolean().optional(),
+  inspect: z
+    .custom<InspectObserver>(
+      (value) => typeof value === 'function' || (typeof value === 'object' && value !== null),
+    )
+    .optional(),
+  clock: z.custom<Clock>((value) => typeof value === 'object' && value !== null && 'now' in value).optional(),
+  ids: z
+    .strictObject({
+      run: z.custom<() => string>((value) => typeof value === 'function').optional(),
+      request: z.custom<() => string>((value) => typeof value === 'function').optional(),
+    })
+    .optional(),
+  leaseMs: z.int().min(10).optional(),
+  pollMs: z.int().min(1).optional(),
+});
+
+const KNOWN_OPTIONS = Object.keys(OptionsSchema.shape);
+
+function invalidOptions(options: unknown): TaskvisorError | undefined {
+  if (options !== undefined && (typeof options !== 'object' || options === null)) {
+    return new TaskvisorError(
+      'INVALID_OPTION',
+      `createSupervisor() takes an options object, got ${JSON.stringify(options)}.`,
+    );
+  }
+  for (const key of Object.keys((options ?? {}) as object)) {
+    if (NOT_YET.includes(key)) {
+      return new TaskvisorError(
+        'INVALID_OPTION',
+        `Option "${key}" is not available in this version of taskvisor yet; remove it (see the README for what works today).`,
+        { option: key },
+      );
+    }
+    if (!KNOWN_OPTIONS.includes(key)) {
+      return new TaskvisorError(
+        'INVALID_OPTION',
+        `Unknown option "${key}"${didYouMean(key, KNOWN_OPTIONS)}; createSupervisor() takes: ${KNOWN_OPTIONS.join(', ')}.`,
+        { option: key },
+      );
+    }
+  }
+  const result = OptionsSchema.safeParse(options ?? {});
+  if (result.success) return undefined;
+  const issue = result.error.issues[0]!;
+  const where = issue.path.map(String).join('.');
+  return new TaskvisorError('INVALID_OPTION', `Option ${where}: ${issue.message}.`, { option: where });
+}
+
+export interface StartOptions {
+  readonly goal?: string;
+  /** A plan (validated with `parsePlan`); without it the model plans (when `llm` is set). */
+  readonly plan?: PlanInput;
+  /** Wait in awaitingApproval until `approvePlan` (default false for a given plan). */
+  readonly requireApproval?: boolean;
+  readonly metadata?: Record<string, Json>;
+}
+
+export interface PendingApproval {
+  readonly runId: string;
+  readonly goal: string;
+  readonly reason?: string;
+  readonly steps: readonly StepOutline[];
+}
+
+export interface PendingConfirmation {
+  readonly runId: string;
+  readonly stepId: string;
+  readonly title: string;
+  readonly tier: Tier;
+  readonly reason?: string;
+}
+
+export interface PendingRequest {
+  readonly requestId: string;
+  readonly runId: string;
+  readonly stepId: string;
+  readonly question: string;
+  readonly options?: ReadonlyArray<{ readonly id: string; readonly label: string }>;
+  readonly openedAt: number;
+}
+
+export interface Pending {
+  readonly approvals: PendingApproval[];
+  readonly confirmations: PendingConfirmation[];
+  readonly requests: PendingRequest[];
+}
+
+export interface RunTrace {
+  readonly run: RunView;
+  /** Every event of the run, in order. */
+  readonly events: TaskvisorEvent[];
+  /** Only the `run.transition` and `step.transition` events. */
+  readonly transitions: TaskvisorEvent[];
+  /** Every attempt of every step, archived ones included, with outputs and errors. */
+  readonly attempts: AttemptRow[];
+  readonly requests: RequestRow[];
+  readonly artifacts: ArtifactRow[];
+  readonly usage: Usage;
+}
+
+export interface Supervisor {
+  start(options: StartOptions): Promise<RunHandle>;
+  approvePlan(runId: string, options?: { by?: string; note?: string }): Promise<void>;
+  rejectPlan(runId: string, options: { by?: string; reason: string }): Promise<void>;
+  confirmStep(
+    runId: string,
+    stepId: string,
+    options: { approved: boolean; decision?: 'skip' | 'fail'; by?: string; reason?: string },
+  ): Promise<void>;
+  answer(requestId: string, answer: Answer & { by?: string }): Promise<void>;
+  control(runId: string, stepId: string, action: StepControlAction, options?: { by?: string }): Promise<void>;
+  cancel(runId: string, options?: { by?: string; reason?: string }): Promise<void>;
+  get(runId: string): Promise<RunView | undefined>;
+  list(filter?: { phase?: RunPhase | RunPhase[]; limit?: number }): Promise<RunView[]>;
+  pending(): Promise<Pending>;
+  trace(runId: string): Promise<RunTrace>;
+  /** Drives unfinished runs (all, or one) whose lease is free; returns the runs adopted. */
+  resume(runId?: string): Promise<string[]>;
+  /** Live events committed by this supervisor. */
+  readonly events$: Observable<TaskvisorEvent>;
+  /** The event log from `after` (default: the start), then live; with `runId`, one run's. */
+  events(options?: { runId?: string; after?: number }): Observable<TaskvisorEvent>;
+  close(): Promise<void>;
+}
+
+function randomId(prefix: string): string {
+  return `${prefix}_${randomBytes(8).toString('base64url')}`;
+}
+
+function requireString(value: unknown, name: string, method: string): string {
+  if (typeof value !== 'string' || value === '') {
+    throw new TaskvisorError(
+      'INVALID_OPTION',
+      `${method}: ${name} must be a non-empty string, got ${JSON.stringify(value)}.`,
+      {
+        [name]: value,
+      },
+    );
+  }
+  return value;
+}
+
+/**
+ * Opens (or creates) a taskvisor database and returns a supervisor; unfinished runs found
+ * there resume unless `resume: false`.
+ *
+ * @example
+ * ```ts
+ * const sv = await createSupervisor({ db: './runs.db', actions: { greet: async (input) => ({ output: `hi ${input.name}` }) } });
+ * const run = await sv.start({ goal: 'say hi', plan: { steps: [{ id: 'hi', action: { kind: 'greet', name: 'Ada' } }] } });
+ * console.log(await run.done); // { phase: 'completed', outputs: { hi: 'hi Ada' }, ... }
+ * await sv.close();
+ * ```
+ */
+export async function createSupervisor(options: SupervisorOptions = {}): Promise<Supervisor> {
+  const invalid = invalidOptions(options);
+  if (invalid) throw invalid;
+  for (const kind of Object.keys(options.actions ?? {})) {
+    if (BUILTIN_ACTIONS.has(kind) || knownKinds().includes(kind)) {
+      throw new TaskvisorError(
+        'INVALID_OPTION',
+        `actions.${kind}: "${kind}" is a built-in step kind; register your action under another name.`,
+        { kind },
+      );
+    }
+  }
+  const clock = options.clock ?? systemClock;
+  const actions = new Map<string, ActionFunction>([
+    ...BUILTIN_ACTIONS,
+    ...Object.entries(options.actions ?? {}),
+  ]);
+  const planContext: PlanContext = { kinds: [...actions.keys()] };
+  const store =
+    options.store ??
+    openSqliteStore(options.db ?? DEFAULT_DB_PATH, { durability: options.durability ?? 'normal' });
+  let runtime: Runtime;
+  try {
+    runtime = await Runtime.open(
+      {
+        store,
+        ownsStore: options.store === undefined,
+        clock,
+        actions,
+        planContext,
+        maxRuns: options.concurrency?.runs ?? 4,
+        stepsPerRun: options.concurrency?.stepsPerRun ?? 4,
+        maxReplans: 0,
+        approveReplans: false,
+        confirmTiers: options.confirmTiers ?? DEFAULT_CONFIRM_TIERS,
+        leaseMs: options.leaseMs ?? 30_000,
+        pollMs: options.pollMs ?? 100,
+        ...(options.inspect ? { inspect: options.inspect } : {}),
+        newId: (prefix) =>
+          (prefix === 'run' ? options.ids?.run?.() : options.ids?.request?.()) ?? randomId(prefix),
+      },
+      { resume: options.resume ?? true },
+    );
+  } catch (error) {
+    if (options.store === undefined) await store.close();
+    throw error;
+  }
+  return new SupervisorApi(runtime, clock);
+}
+
+class SupervisorApi implements Supervisor {
+  constructor(
+    private readonly runtime: Runtime,
+    private readonly clock: Clock,
+  ) {}
+
+  get events$(): Observable<TaskvisorEvent> {
+    return this.runtime.bus.events$;
+  }
+
+  events(options: { runId?: string; after?: number } = {}): Observable<TaskvisorEvent> {
+    return this.runtime.bus.replay({ ...options, pollMs: 200 });
+  }
+
+  start(options: StartOptions): Promise<RunHandle> {
+    if (typeof options !== 'object' || options === null) {
+      throw new TaskvisorError(
+        'INVALID_OPTION',
+        `start() takes { goal, plan?, requireApproval?, metadata? }, got ${JSON.stringify(options)}.`,
+      );
+    }
+    return this.runtime.start(options);
+  }
+
+  async approvePlan(runId: string, options: { by?: string; note?: string } = {}): Promise<void> {
+    requireString(runId, 'runId', 'approvePlan');
+    await this.runtime.command({ kind: 'approvePlan', runId, ...options, at: this.clock.now() });
+  }
+
+  async rejectPlan(runId: string, options: { by?: string; reason: string }): Promise<void> {
+    requireString(runId, 'runId', 'rejectPlan');
+    requireString(options?.reason, 'reason', 'rejectPlan');
+    await this.runtime.command({ kind: 'rejectPlan', runId, ...options, at: this.clock.now() });
+  }
+
+  async confirmStep(
+    runId: string,
+    stepId: string,
+    options: { approved: boolean; decision?: 'skip' | 'fail'; by?: string; reason?: string },
+  ): Promise<void> {
+    requireString(runId, 'runId', 'confirmStep');
+    requireString(stepId, 'stepId', 'confirmStep');
+    if (typeof options?.approved !== 'boolean') {
+      throw new TaskvisorError(
+        'INVALID_OPTION',
+        `confirmStep: pass { approved: true } to run the step, or { approved: false, decision? } to stop it.`,
+      );
+    }
+    if (options.decision !== undefined && options.decision !== 'skip' && options.decision !== 'fail') {
+      throw new TaskvisorError(
+        'INVALID_OPTION',
+        `confirmStep: decision must be "skip" or "fail", got ${JSON.stringify(options.decision)}.`,
+      );
+    }
+    await this.runtime.command({ kind: 'confirmStep', runId, stepId, ...options, at: this.clock.now() });
+  }
+
+  async answer(requestId: string, answer: Answer & { by?: string }): Promise<void> {
+    requireString(requestId, 'requestId', 'answer');
+    const { by, ...fields } = answer ?? {};
+    const parsed = AnswerSchema.strict().safeParse(fields);
+    if (!parsed.success) {
+      throw new TaskvisorError(
+        'INVALID_OPTION',
+        `answer(${requestId}): ${parsed.error.issues[0]?.message ?? 'bad answer'}; pass { text } or { optionId } or { answers }.`,
+      );
+    }
+    const request = await this.runtime.store.findRequest({ id: requestId });
+    if (!request) {
+      throw new TaskvisorError(
+        'UNKNOWN_REQUEST',
+        `No request "${requestId}"; sv.pending().requests lists the open ones.`,
+        { requestId },
+      );
+    }
+    await this.runtime.command({
+      kind: 'answer',
+      runId: request.runId,
+      stepId: request.stepId,
+      requestId,
+      answer: parsed.data,
+      ...(by ? { by } : {}),
+      at: this.clock.now(),
+    });
+  }
+
+  async control(
+    runId: string,
+    stepId: string,
+    action: StepControlAction,
+    options: { by?: string } = {},
+  ): Promise<void> {
+    requireString(runId, 'runId', 'control');
+    requireString(stepId, 'stepId', 'control');
+    const actions = ['cancel', 'interrupt', 'retry', 'resume'];
+    if (!actions.includes(action)) {
+      throw new TaskvisorError(
+        'INVALID_OPTION',
+        `control: action must be one of ${actions.join(', ')}, got ${JSON.stringify(action)}${didYouMean(String(action), actions)}.`,
+        { action },
+      );
+    }
+    await this.runtime.command({ kind: 'control', runId, stepId, action, ...options, at: this.clock.now() });
+  }
+
+  async cancel(runId: string, options: { by?: string; reason?: string } = {}): Promise<void> {
+    requireString(runId, 'runId', 'cancel');
+    await this.runtime.command({ kind: 'cancel', runId, ...options, at: this.clock.now() });
+  }
+
+  get(runId: string): Promise<RunView | undefined> {
+    requireString(runId, 'runId', 'get');
+    return this.runtime.view(runId);
+  }
+
+  async list(filter: { phase?: RunPhase | RunPhase[]; limit?: number } = {}): Promise<RunView[]> {
+    for (const phase of filter.phase === undefined ? [] : [filter.phase].flat()) {
+      if (!RunPhaseSchema.safeParse(phase).success) {
+        throw new TaskvisorError(
+          'INVALID_OPTION',
+          `list: unknown phase ${JSON.stringify(phase)}; phases are ${RunPhaseSchema.options.join(', ')}.`,
+        );
+      }
+    }
+    const runs = await this.runtime.store.listRuns({
+      ...(filter.phase === undefined ? {} : { phase: filter.phase }),
+      ...(filter.limit === undefined ? {} : { limit: filter.limit }),
+    });
+    const views: RunView[] = [];
+    for (const run of runs) {
+      const view = await this.runtime.view(run.id);
+      if (view) views.push(view);
+    }
+    return views;
+  }
+
+  async pending(): Promise<Pending> {
+    const store = this.runtime.store;
+    const approvals: PendingApproval[] = [];
+    const confirmations: PendingConfirmation[] = [];
+    const open = await store.listRuns({ phase: ['awaitingApproval', 'running', 'replanning', 'paused'] });
+    for (const run of open) {
+      const view = await this.runtime.view(run.id);
+      if (!view || isTerminalPhase(view.phase)) continue;
+      if (view.phase === 'awaitingApproval') {
+        approvals.push({
+          runId: view.id,
+          goal: view.goal,
+          ...(view.reason ? { reason: view.reason } : {}),
+          steps: view.steps.map(({ id, title, kind, tier, dependsOn }) => ({
+            id,
+            title,
+            kind,
+            tier,
+            dependsOn,
+          })),
+        });
+      }
+      for (const step of view.steps) {
+        if (step.state !== 'awaitingConfirmation') continue;
+        confirmations.push({
+          runId: view.id,
+          stepId: step.id,
+          title: step.title,
+          tier: step.tier,
+          ...(step.reason ? { reason: step.reason } : {}),
+        });
+      }
+    }
+    const requests = (await store.openRequests()).map((row) => ({
+      requestId: row.id,
+      runId: row.runId,
+      stepId: row.stepId,
+      question: row.question,
+      ...(row.options ? { options: row.options } : {}),
+      openedAt: row.openedAt,
+    }));
+    return { approvals, confirmations, requests };
+  }
+
+  async trace(runId: string): Promise<RunTrace> {
+    requireString(runId, 'runId', 'trace');
+    const run = await this.runtime.view(runId);
+    if (!run) throw unknownRun(runId);
+    const store = this.runtime.store;
+    const events = await store.readEvents({ runId });
+    return {
+      run,
+      events,
+      transitions: events.filter(
+        (event) => event.type === 'run.transition' || event.type === 'step.transition',
+      ),
+      attempts: await store.attempts(runId),
+      requests: await store.requests(runId),
+      artifacts: await store.artifacts(runId),
+      usage: run.usage,
+    };
+  }
+
+  resume(runId?: string): Promise<string[]> {
+    return this.runtime.resume(runId);
+  }
+
+  close(): Promise<void> {
+    return this.runtime.close();
+  }
+}
+
+export type { RunHandle } from './runtime/runtime.js';
+export type { ActionContext, ActionFunction, Question } from './runtime/executor.js';

@@ -1,0 +1,55 @@
+/**
+ * `npm run bench`: each scenario in a fresh process (compiled JS, no loader), one JSON
+ * line each, then the figures against the targets of the durable-runtime issue.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const scenario = fileURLToPath(new URL('./scenario.js', import.meta.url));
+const dir = mkdtempSync(path.join(os.tmpdir(), 'taskvisor-bench-'));
+
+function run(name: string, expectKill = false): Record<string, number | string> | undefined {
+  const child = spawnSync(process.execPath, [scenario, name, dir], { encoding: 'utf8' });
+  if (expectKill) {
+    if (child.signal !== 'SIGKILL') throw new Error(`${name} should have died by SIGKILL: ${child.stderr}`);
+    return undefined;
+  }
+  if (child.status !== 0) throw new Error(`${name} failed (${child.status}): ${child.stderr}`);
+  const line = child.stdout.trim().split('\n').at(-1) ?? '';
+  console.log(line);
+  return JSON.parse(line) as Record<string, number | string>;
+}
+
+try {
+  const w1 = run('W1')!;
+  const strict = run('W1-strict')!;
+  const w2 = run('W2')!;
+  run('W3-crash', true);
+  const w3 = run('W3-resume')!;
+  const s = run('S')!;
+  const rows: Array<[string, string, string, boolean]> = [
+    ['W1 steps/s', String(w1.stepsPerSecond), '>= 5000', Number(w1.stepsPerSecond) >= 5000],
+    ['W1-strict steps/s', String(strict.stepsPerSecond), '(no target)', true],
+    ['W2 steps/s', String(w2.stepsPerSecond), '>= 5000', Number(w2.stepsPerSecond) >= 5000],
+    [
+      'W3 first resumed step ms',
+      String(w3.firstResumedStepMs),
+      '<= 150',
+      Number(w3.firstResumedStepMs) <= 150,
+    ],
+    ['W3 done ms', String(w3.doneMs), '(no target)', true],
+    ['S ratio 10,000/100', String(s.ratio), '<= 1.5', Number(s.ratio) <= 1.5],
+    ['W1 peak RSS MB', String(w1.peakRssMb), '<= 80', Number(w1.peakRssMb) <= 80],
+  ];
+  console.log('');
+  for (const [label, value, target, met] of rows) {
+    console.log(
+      `${label.padEnd(28)} ${value.padStart(8)}   target ${target.padEnd(12)} ${met ? 'met' : 'NOT MET'}`,
+    );
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
