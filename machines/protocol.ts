@@ -4,6 +4,7 @@
  * only through `at` fields (epoch ms stamped by the runtime's clock), so a machine can be
  * stepped with XState's pure `transition()` and replays the same way.
  */
+import type { Budget, BudgetLimit } from '../src/model/budget.js';
 import type { Json } from '../src/model/json.js';
 import type { Plan, Step } from '../src/model/plan.js';
 import type { RunPhase, StepState } from '../src/model/states.js';
@@ -149,6 +150,8 @@ export interface TaskInput {
   readonly maxReplans: number;
   readonly stepsPerRun: number;
   readonly confirmTiers: readonly Tier[];
+  /** The run's limits (`maxSteps` is enforced by the task; dollars and tokens by the runtime). */
+  readonly budget?: Budget;
 }
 
 export interface PlanRunInput {
@@ -182,8 +185,14 @@ export type TaskCommand =
   | { readonly type: 'plan.approved'; readonly by?: string; readonly note?: string; readonly at: number }
   | { readonly type: 'plan.rejected'; readonly by?: string; readonly reason: string; readonly at: number }
   | { readonly type: 'run.cancel'; readonly by?: string; readonly reason?: string; readonly at: number }
-  | { readonly type: 'budget.exhausted'; readonly detail: string; readonly at: number }
-  | { readonly type: 'budget.extended'; readonly by?: string; readonly at: number }
+  | {
+      readonly type: 'budget.exhausted';
+      readonly limit?: BudgetLimit;
+      readonly detail: string;
+      readonly at: number;
+    }
+  /** New limits (merged over the old ones); a paused run continues under them. */
+  | { readonly type: 'budget.extended'; readonly budget?: Budget; readonly by?: string; readonly at: number }
   | { readonly type: 'step.command'; readonly stepId: string; readonly command: StepCommand };
 
 /** What the runtime sends a task through the supervisor: a human's command, or the restore nudge. */

@@ -14,6 +14,7 @@ import { and, assign, type DoneActorEvent, enqueueActions, fromPromise, not, set
 import { dependentsIndex, planPositions, transitiveDependents } from '../src/model/graph.js';
 import { needsConfirmation, type Plan, type Step } from '../src/model/plan.js';
 import { type SpliceResult, spliceSteps } from '../src/model/splice.js';
+import type { Budget, BudgetExhaustion } from '../src/model/budget.js';
 import type { Tier } from '../src/model/tier.js';
 import type {
   PlanRunInput,
@@ -64,6 +65,15 @@ export interface TaskContext {
   readonly proposal?: readonly Step[];
   /** Why the run is waiting, paused, cancelled or failed. */
   readonly reason?: string;
+  /** The run's limits; `extendBudget` merges new ones in. */
+  readonly budget: Budget;
+  /**
+   * Step starts under a `maxSteps` limit: each time the run gives a step a slot (a step a
+   * human retries counts again; its own automatic retries do not).
+   */
+  readonly stepsStarted: number;
+  /** The limit that paused the run, while it is paused. */
+  readonly exhausted?: BudgetExhaustion;
 }
 
 /** The id of the task's step pool (see step-pool.ts): every step is reached through it. */
@@ -92,6 +102,17 @@ function eventAt(event: unknown): number {
   if (typeof record.output?.at === 'number') return record.output.at;
   if (typeof record.command?.at === 'number') return record.command.at;
   return 0;
+}
+
+/** How many more steps the run's `maxSteps` lets start. */
+function stepRoom(context: TaskContext): number {
+  const max = context.budget.maxSteps;
+  return max === undefined ? Number.POSITIVE_INFINITY : Math.max(0, max - context.stepsStarted);
+}
+
+/** Step starts are counted only under a `maxSteps` limit (a count nobody reads would only grow). */
+function counted(context: TaskContext, starts: number): number {
+  return context.budget.maxSteps === undefined ? context.stepsStarted : context.stepsStarted + starts;
 }
 
 function settledCount(counts: StepCounts): number {
@@ -155,6 +176,7 @@ export const taskMachine = setup({
       context.failures.length === 0 &&
       context.repairing.length === 0 &&
       settledCount(context.counts) === context.plan.steps.length,
+    stepBudgetSpent: ({ context }) => context.ready.length > 0 && stepRoom(context) === 0,
     isCommandForKnownStep: ({ context, event }) =>
       event.type === 'step.command' &&
       context.stepsSpawned &&
@@ -176,12 +198,13 @@ export const taskMachine = setup({
       };
     }),
     startReady: enqueueActions(({ context, event, enqueue }) => {
-      const free = context.stepsPerRun - context.started.length;
+      const free = Math.min(context.stepsPerRun - context.started.length, stepRoom(context));
       if (free <= 0 || context.ready.length === 0) return;
       const starting = context.ready.slice(0, free);
       enqueue.assign({
         ready: context.ready.slice(starting.length),
         started: [...context.started, ...starting],
+        stepsStarted: counted(context, starting.length),
       });
       const at = eventAt(event);
       for (const id of starting)
@@ -201,12 +224,14 @@ export const taskMachine = setup({
           : context.ready,
       };
     }),
-    releaseSlot: assign({
-      started: ({ context, event }) =>
-        event.type === 'step.declined'
-          ? context.started.filter((id) => id !== event.stepId)
-          : context.started,
-    }),
+    releaseSlot: assign(({ context, event }) =>
+      event.type === 'step.declined'
+        ? {
+            started: context.started.filter((id) => id !== event.stepId),
+            stepsStarted: counted(context, -1),
+          }
+        : {},
+    ),
     queueFailure: assign({
       failures: ({ context, event }) =>
         event.type === 'step.settled' ? [...context.failures, event.stepId] : context.failures,
@@ -220,7 +245,9 @@ export const taskMachine = setup({
       if (event.type !== 'step.settled' || !context.plan) return;
       const steps = context.plan.steps;
       if (event.state === 'succeeded') {
-        let free = params.grant ? context.stepsPerRun - context.started.length : 0;
+        let free = params.grant
+          ? Math.min(context.stepsPerRun - context.started.length, stepRoom(context))
+          : 0;
         const granted: string[] = [];
         const positions = planPositions(steps);
         for (const dependent of dependentsIndex(steps).get(event.stepId) ?? []) {
@@ -239,7 +266,12 @@ export const taskMachine = setup({
             }),
           );
         }
-        if (granted.length > 0) enqueue.assign({ started: [...context.started, ...granted] });
+        if (granted.length > 0) {
+          enqueue.assign({
+            started: [...context.started, ...granted],
+            stepsStarted: counted(context, granted.length),
+          });
+        }
         return;
       }
       // A skip caused by another step was already propagated from that step.
@@ -360,6 +392,22 @@ export const taskMachine = setup({
         }
       }
     }),
+    exhaust: assign(({ event }) => {
+      if (event.type !== 'budget.exhausted') return {};
+      return {
+        reason: event.detail,
+        exhausted: { limit: event.limit ?? 'maxCostUsd', detail: event.detail },
+      };
+    }),
+    exhaustSteps: assign(({ context }) => {
+      const detail = `budget: maxSteps ${context.budget.maxSteps} reached (${context.stepsStarted} steps started, ${context.ready.length} ready)`;
+      return { reason: detail, exhausted: { limit: 'maxSteps' as const, detail } };
+    }),
+    extendBudget: assign(({ context, event }) =>
+      event.type === 'budget.extended'
+        ? { budget: { ...context.budget, ...event.budget }, exhausted: undefined, reason: undefined }
+        : {},
+    ),
     cancelSteps: enqueueActions(({ context, event, enqueue }) => {
       if (!context.stepsSpawned || !context.plan) return;
       const reason = event.type === 'run.cancel' ? (event.reason ?? 'run cancelled') : 'run cancelled';
@@ -391,6 +439,8 @@ export const taskMachine = setup({
     counts: NO_COUNTS,
     failures: [],
     repairing: [],
+    budget: input.budget ?? {},
+    stepsStarted: 0,
   }),
   initial: 'queued',
   states: {
@@ -437,7 +487,7 @@ export const taskMachine = setup({
         },
       },
       on: {
-        'budget.exhausted': { target: 'paused', actions: assign({ reason: ({ event }) => event.detail }) },
+        'budget.exhausted': { target: 'paused', actions: 'exhaust' },
       },
     },
     awaitingApproval: {
@@ -472,6 +522,7 @@ export const taskMachine = setup({
     running: {
       always: [
         { guard: 'shouldReplan', target: 'replanning', actions: 'beginReplan' },
+        { guard: 'stepBudgetSpent', target: 'paused', actions: 'exhaustSteps' },
         { guard: 'allSucceeded', target: 'completed', actions: assign({ reason: undefined }) },
         {
           guard: 'allSettled',
@@ -494,7 +545,7 @@ export const taskMachine = setup({
         ],
         // Grants are only given while running, and the step answers at once.
         'step.declined': { actions: ['releaseSlot', 'startReady'] },
-        'budget.exhausted': { target: 'paused', actions: assign({ reason: ({ event }) => event.detail }) },
+        'budget.exhausted': { target: 'paused', actions: 'exhaust' },
       },
     },
     replanning: {
@@ -540,15 +591,15 @@ export const taskMachine = setup({
         },
       },
       on: {
-        'budget.exhausted': { target: 'paused', actions: assign({ reason: ({ event }) => event.detail }) },
+        'budget.exhausted': { target: 'paused', actions: 'exhaust' },
       },
     },
     paused: {
       on: {
         'budget.extended': [
-          { guard: not('hasPlan'), target: 'planning', actions: assign({ reason: undefined }) },
-          { guard: 'isRepairing', target: 'replanning', actions: assign({ reason: undefined }) },
-          { target: 'running', actions: [assign({ reason: undefined }), 'startReady'] },
+          { guard: not('hasPlan'), target: 'planning', actions: 'extendBudget' },
+          { guard: 'isRepairing', target: 'replanning', actions: 'extendBudget' },
+          { target: 'running', actions: ['extendBudget', 'startReady'] },
         ],
       },
     },
@@ -575,6 +626,8 @@ export const taskMachine = setup({
       { actions: ['recordSettled', { type: 'propagateSettlement', params: { grant: false } }] },
     ],
     'step.revived': { actions: 'recordRevival' },
+    // New limits outside a pause only change the limits.
+    'budget.extended': { actions: 'extendBudget' },
     'step.status': { actions: 'forwardStatus' },
   },
 });

@@ -20,6 +20,7 @@ export type TaskvisorErrorCode =
   | 'UNKNOWN_RUN'
   | 'UNKNOWN_STEP'
   | 'UNKNOWN_REQUEST'
+  | 'UNKNOWN_WORKER'
   | 'INVALID_STATE'
   | 'SUPERVISOR_CLOSED'
   // storage
@@ -31,6 +32,7 @@ export type TaskvisorErrorCode =
   | 'STEP_TIMEOUT'
   | 'ABORTED'
   | 'ATTEMPT_INTERRUPTED'
+  | 'WORKER_TIMEOUT'
   // sandbox (shell steps and CLI agents)
   | 'SANDBOX_ESCAPE'
   | 'SHELL_FAILED'

@@ -126,3 +126,101 @@ export {
 export { interpolate, type TemplateReference, templateReferences } from './model/templates.js';
 export { DEFAULT_CONFIRM_TIERS, type Tier, TierSchema } from './model/tier.js';
 export { toMermaid, toStudioConfig } from './viz/state-chart.js';
+export {
+  type AgentContext,
+  type AgentFunction,
+  type AgentOption,
+  AgentOptionSchema,
+  type AgentResult,
+  type CliAgent,
+  type FunctionAgent,
+  type LlmAgent,
+} from './actions/agents.js';
+export type {
+  ChannelFunction,
+  ChannelOption,
+  ChannelsOption,
+  DeliveryReceipt,
+  NotifyMessage,
+} from './actions/channels.js';
+export {
+  type EscalationOption,
+  EscalationOptionSchema,
+  type EscalationPolicy,
+} from './actions/escalation.js';
+export type { DelegationAttempt, ImplementOutput } from './actions/implement.js';
+export type { NotifyOutput } from './actions/notify.js';
+export type { ShellOutput } from './actions/shell.js';
+export { type AuditEntry, type AuditRow, AUDITED_EVENTS } from './audit/audit-entries.js';
+export { type AuditVerification, GENESIS_HASH, verifyAuditChain } from './audit/hash-chain.js';
+export type { DelegationRecord, Episode, EpisodeKind } from './memory/episodes.js';
+export {
+  createEpisodicMemory,
+  type EpisodicMemory,
+  relevantEpisodes,
+  type SearchOptions,
+} from './memory/episodic-memory.js';
+export { isShellCommandAllowed, resolveAllowedBinary } from './sandbox/binary.js';
+export { childEnv } from './sandbox/child-env.js';
+export { confineCwd } from './sandbox/confine-cwd.js';
+export { shellPlanCheck } from './sandbox/plan-check.js';
+export {
+  DEFAULT_TIMEOUTS_MS,
+  type ResolvedSandbox,
+  resolveSandbox,
+  type SandboxOptions,
+  timeoutFor,
+} from './sandbox/policy.js';
+export { runShell, type ShellOutcome, type ShellResult, type ShellSpec } from './sandbox/run-shell.js';
+export {
+  type ChatMessage,
+  type ChatRequest,
+  type ChatResult,
+  type ChatTool,
+  type ResponseFormat,
+  type TokenUsage,
+  type ToolCall,
+} from './llm/chat.js';
+export { createLlmClient, type LlmClient, type LlmClientOptions, type UsageReport } from './llm/client.js';
+export { extractJson, firstJsonMatching, type JsonMatch } from './llm/json-extract.js';
+export { type Cost, costOf, type Prices } from './llm/prices.js';
+export { type Budget, type BudgetLimit, BudgetSchema } from './model/budget.js';
+export type { LlmOptions, ModelOptions } from './planning/options.js';
+export { capText, type StructuredOutput } from './planning/planner.js';
+export { summarizePlan } from './planning/summary.js';
+export type { RunModel } from './runtime/executor.js';
+export { RESEARCH_SYSTEM_PROMPT, REVIEW_SYSTEM_PROMPT } from './actions/research.js';
+export { fanoutStateFromEvents, fanoutStatesOf } from './actions/fanout.js';
+export {
+  type AttemptRecord,
+  type FanoutState,
+  type FanoutTotals,
+  type WorkerResult,
+  workerResults,
+} from './fanout/fanout-state.js';
+export { type TargetInput, type TargetSpec, type WorkerSlot, workerSlots } from './fanout/labels.js';
+export { type MonitorView, monitorView, type WorkerView, workerViews } from './fanout/monitor.js';
+export {
+  type BestOfNVerdict,
+  type Candidate,
+  type CompareVerdict,
+  type Reduction,
+  reduceCandidates,
+  type SummarizeVerdict,
+  type Verdict,
+  verdictSchema,
+} from './fanout/reduce.js';
+export { renderReductionMarkdown } from './fanout/render.js';
+export {
+  type FanoutDeps,
+  type FanoutHandle,
+  type FanoutResult,
+  type FanoutSpec,
+  runFanout,
+  startFanout,
+  type WorkerTransition,
+} from './fanout/run-fanout.js';
+export { fanoutFailure, fanoutOutput } from './fanout/step-output.js';
+export { type WorkerContext, workerMachine, type WorkerState } from '../machines/worker.machine.js';
+export { type WorkerSummary, WorkerSummarySchema } from './model/views.js';
+export type { FanoutOptions } from './supervisor.js';

@@ -20,9 +20,24 @@ import { DEFAULT_DB_PATH, openSqliteStore } from './store/sqlite-store.js';
 import type { ArtifactRow, AttemptRow, RequestRow, Store } from './store/store.js';
 import type { ActionFunction } from './runtime/executor.js';
 import { type InspectObserver, type RunHandle, Runtime, unknownRun } from './runtime/runtime.js';
-import { BUILTIN_ACTIONS } from './actions/builtin.js';
+import { createBuiltinActions } from './actions/builtin.js';
+import { type FanoutServices, fanoutStatesOf } from './actions/fanout.js';
+import { type MonitorView, monitorView } from './fanout/monitor.js';
+import { type WorkerResult, workerResults } from './fanout/fanout-state.js';
+import type { FanoutTarget, ReduceMode } from './model/action.js';
+import {
+  type BuiltinOptions,
+  BuiltinOptionSchemas,
+  resolveBuiltinOptions,
+} from './actions/builtin-options.js';
+import type { AuditRow } from './audit/audit-entries.js';
+import type { AuditVerification } from './audit/hash-chain.js';
+import { createEpisodicMemory, type EpisodicMemory } from './memory/episodic-memory.js';
+import { type Budget, BudgetSchema } from './model/budget.js';
+import { type ModelOptions, ModelOptionSchemas, modelConfigured, resolveModel } from './planning/options.js';
+import { summarizePlan } from './planning/summary.js';
 
-export interface SupervisorOptions {
+export interface SupervisorOptions extends BuiltinOptions, ModelOptions {
   /** SQLite file (created with its directory) or `':memory:'`; default `.taskvisor/taskvisor.db`. */
   readonly db?: string;
   /** Another storage backend instead of `db`. */
@@ -47,19 +62,6 @@ export interface SupervisorOptions {
   /** How often commands from other processes are picked up, ms (default 100). */
   readonly pollMs?: number;
 }
-
-/** Options API.md lists that later versions of taskvisor wire in; refused until then. */
-const NOT_YET = [
-  'llm',
-  'agents',
-  'escalation',
-  'channels',
-  'sandbox',
-  'budget',
-  'prices',
-  'maxReplans',
-  'approveReplans',
-];
 
 const OptionsSchema = z.strictObject({
   db: z.string().min(1).optional(),
@@ -95,6 +97,8 @@ const OptionsSchema = z.strictObject({
     .optional(),
   leaseMs: z.int().min(10).optional(),
   pollMs: z.int().min(1).optional(),
+  ...BuiltinOptionSchemas,
+  ...ModelOptionSchemas,
 });
 
 const KNOWN_OPTIONS = Object.keys(OptionsSchema.shape);
@@ -107,13 +111,6 @@ function invalidOptions(options: unknown): TaskvisorError | undefined {
     );
   }
   for (const key of Object.keys((options ?? {}) as object)) {
-    if (NOT_YET.includes(key)) {
-      return new TaskvisorError(
-        'INVALID_OPTION',
-        `Option "${key}" is not available in this version of taskvisor yet; remove it (see the README for what works today).`,
-        { option: key },
-      );
-    }
     if (!KNOWN_OPTIONS.includes(key)) {
       return new TaskvisorError(
         'INVALID_OPTION',
@@ -135,14 +132,32 @@ export interface StartOptions {
   readonly plan?: PlanInput;
   /** Wait in awaitingApproval until `approvePlan` (default false for a given plan). */
   readonly requireApproval?: boolean;
+  /** This run's limits, over the supervisor's `budget`. */
+  readonly budget?: Budget;
+  readonly metadata?: Record<string, Json>;
+}
+
+export interface FanoutOptions {
+  readonly prompt: string;
+  /** Model names, or `{ model, baseURL?, apiKey?, label?, options? }`. */
+  readonly targets: ReadonlyArray<string | FanoutTarget>;
+  /** Times each target is asked (default 1). */
+  readonly repeat?: number;
+  /** Reduce the answers: `compare`, `summarize` or `best_of_n`, by `target` (default the first). */
+  readonly reduce?: { readonly mode: ReduceMode; readonly target?: string | FanoutTarget };
+  readonly budget?: Budget;
   readonly metadata?: Record<string, Json>;
 }
 
 export interface PendingApproval {
   readonly runId: string;
+  /** `plan`: approvePlan / rejectPlan; `budget`: extendBudget / cancel. */
+  readonly kind: 'plan' | 'budget';
   readonly goal: string;
   readonly reason?: string;
   readonly steps: readonly StepOutline[];
+  /** The plan as a human reads it: numbered steps, dependencies, confirmation markers. */
+  readonly summary: string;
 }
 
 export interface PendingConfirmation {
@@ -179,6 +194,10 @@ export interface RunTrace {
   readonly requests: RequestRow[];
   readonly artifacts: ArtifactRow[];
   readonly usage: Usage;
+  /** The run's rows of the hash-chained audit trail, oldest first. */
+  readonly audit: AuditRow[];
+  /** Every fan-out worker with all its attempts (archived ones included), by step. */
+  readonly workers: Array<WorkerResult & { readonly stepId: string }>;
 }
 
 export interface Supervisor {
@@ -192,6 +211,12 @@ export interface Supervisor {
   ): Promise<void>;
   answer(requestId: string, answer: Answer & { by?: string }): Promise<void>;
   control(runId: string, stepId: string, action: StepControlAction, options?: { by?: string }): Promise<void>;
+  /** One prompt to several model targets (a one-step run), optionally reduced. */
+  fanout(options: FanoutOptions): Promise<RunHandle>;
+  /** One snapshot of a run for UIs: the view, fan-out workers, open requests, recent events. */
+  monitor(runId: string, options?: { events?: number }): Promise<MonitorView<PendingRequest>>;
+  /** New limits for a run (merged over its current ones); a run paused on its budget continues. */
+  extendBudget(runId: string, budget: Budget, options?: { by?: string }): Promise<void>;
   cancel(runId: string, options?: { by?: string; reason?: string }): Promise<void>;
   get(runId: string): Promise<RunView | undefined>;
   list(filter?: { phase?: RunPhase | RunPhase[]; limit?: number }): Promise<RunView[]>;
@@ -203,7 +228,34 @@ export interface Supervisor {
   readonly events$: Observable<TaskvisorEvent>;
   /** The event log from `after` (default: the start), then live; with `runId`, one run's. */
   events(options?: { runId?: string; after?: number }): Observable<TaskvisorEvent>;
+  /** Episodic memory: past delegation outcomes and run summaries (`memory.search(text, { limit })`). */
+  readonly memory: EpisodicMemory;
+  /** Checks the whole hash-chained audit trail: `{ ok: true }` or the first bad row. */
+  verifyAudit(): Promise<AuditVerification>;
   close(): Promise<void>;
+}
+
+function pendingRequest(row: RequestRow): PendingRequest {
+  return {
+    requestId: row.id,
+    runId: row.runId,
+    stepId: row.stepId,
+    question: row.question,
+    ...(row.options ? { options: row.options } : {}),
+    openedAt: row.openedAt,
+  };
+}
+
+function checkBudget(budget: unknown, method: string): Budget {
+  const result = BudgetSchema.safeParse(budget);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  const where = issue.path.map(String).join('.') || 'budget';
+  throw new TaskvisorError(
+    'INVALID_OPTION',
+    `${method}: ${where === 'budget' ? 'budget' : `budget.${where}`}: ${issue.message} (a budget is { maxCostUsd?, maxTokens?, maxSteps? }, each a positive number), got ${JSON.stringify(budget)}.`,
+    { option: where },
+  );
 }
 
 function randomId(prefix: string): string {
@@ -238,8 +290,35 @@ function requireString(value: unknown, name: string, method: string): string {
 export async function createSupervisor(options: SupervisorOptions = {}): Promise<Supervisor> {
   const invalid = invalidOptions(options);
   if (invalid) throw invalid;
+  const clock = options.clock ?? systemClock;
+  const { planContext: builtinPlanContext, ...builtinServices } = resolveBuiltinOptions(options);
+  // Memory reads the store opened below, once steps run.
+  const memory = createEpisodicMemory({
+    searchEpisodes: (text, search) => store.searchEpisodes(text, search),
+  });
+  // Fan-out steps reach the runtime created below (only ever called once it exists).
+  const live: { runtime?: Runtime } = {};
+  const runtimeOf = (): Runtime => {
+    if (!live.runtime) throw new TaskvisorError('SUPERVISOR_CLOSED', 'The supervisor is not open.');
+    return live.runtime;
+  };
+  const fanout: FanoutServices = {
+    clock,
+    prices: options.prices ?? {},
+    hasModel: modelConfigured(options),
+    chatFor: (ctx) => runtimeOf().meteredChat(ctx.runId, ctx.stepId, ctx.signal),
+    stage: (event) => runtimeOf().persistence.stageEvent(event),
+    eventsOf: async (runId, stepId) => {
+      const runtime = runtimeOf();
+      await runtime.persistence.durable();
+      const events = await runtime.store.readEvents({ runId });
+      return events.filter((event) => 'stepId' in event && event.stepId === stepId);
+    },
+    register: (runId, stepId, handle) => runtimeOf().registerFanout(runId, stepId, handle),
+  };
+  const builtins = createBuiltinActions({ clock, ...builtinServices, memory, fanout });
   for (const kind of Object.keys(options.actions ?? {})) {
-    if (BUILTIN_ACTIONS.has(kind) || knownKinds().includes(kind)) {
+    if (builtins.has(kind) || knownKinds().includes(kind)) {
       throw new TaskvisorError(
         'INVALID_OPTION',
         `actions.${kind}: "${kind}" is a built-in step kind; register your action under another name.`,
@@ -247,17 +326,21 @@ export async function createSupervisor(options: SupervisorOptions = {}): Promise
       );
     }
   }
-  const clock = options.clock ?? systemClock;
-  const actions = new Map<string, ActionFunction>([
-    ...BUILTIN_ACTIONS,
-    ...Object.entries(options.actions ?? {}),
-  ]);
-  const planContext: PlanContext = { kinds: [...actions.keys()] };
+  const actions = new Map<string, ActionFunction>([...builtins, ...Object.entries(options.actions ?? {})]);
+  const planContext: PlanContext = { kinds: [...actions.keys()], ...builtinPlanContext };
   const store =
     options.store ??
     openSqliteStore(options.db ?? DEFAULT_DB_PATH, { durability: options.durability ?? 'normal' });
+  const confirmTiers = options.confirmTiers ?? DEFAULT_CONFIRM_TIERS;
   let runtime: Runtime;
   try {
+    const model = resolveModel(options, {
+      clock,
+      planContext,
+      confirmTiers,
+      // Past runs and delegations like this goal, for the planning prompt.
+      recall: async (goal) => (await memory.relevantEpisodes(goal, 2_000)) || undefined,
+    });
     runtime = await Runtime.open(
       {
         store,
@@ -267,9 +350,11 @@ export async function createSupervisor(options: SupervisorOptions = {}): Promise
         planContext,
         maxRuns: options.concurrency?.runs ?? 4,
         stepsPerRun: options.concurrency?.stepsPerRun ?? 4,
-        maxReplans: 0,
-        approveReplans: false,
-        confirmTiers: options.confirmTiers ?? DEFAULT_CONFIRM_TIERS,
+        maxReplans: options.maxReplans ?? 2,
+        approveReplans: options.approveReplans ?? false,
+        budget: options.budget ?? {},
+        ...(model ? { model } : {}),
+        confirmTiers,
         leaseMs: options.leaseMs ?? 30_000,
         pollMs: options.pollMs ?? 100,
         ...(options.inspect ? { inspect: options.inspect } : {}),
@@ -282,13 +367,15 @@ export async function createSupervisor(options: SupervisorOptions = {}): Promise
     if (options.store === undefined) await store.close();
     throw error;
   }
-  return new SupervisorApi(runtime, clock);
+  live.runtime = runtime;
+  return new SupervisorApi(runtime, clock, confirmTiers);
 }
 
 class SupervisorApi implements Supervisor {
   constructor(
     private readonly runtime: Runtime,
     private readonly clock: Clock,
+    private readonly confirmTiers: readonly Tier[],
   ) {}
 
   get events$(): Observable<TaskvisorEvent> {
@@ -299,13 +386,14 @@ class SupervisorApi implements Supervisor {
     return this.runtime.bus.replay({ ...options, pollMs: 200 });
   }
 
-  start(options: StartOptions): Promise<RunHandle> {
+  async start(options: StartOptions): Promise<RunHandle> {
     if (typeof options !== 'object' || options === null) {
       throw new TaskvisorError(
         'INVALID_OPTION',
-        `start() takes { goal, plan?, requireApproval?, metadata? }, got ${JSON.stringify(options)}.`,
+        `start() takes { goal, plan?, requireApproval?, budget?, metadata? }, got ${JSON.stringify(options)}.`,
       );
     }
+    if (options.budget !== undefined) checkBudget(options.budget, 'start');
     return this.runtime.start(options);
   }
 
@@ -390,6 +478,18 @@ class SupervisorApi implements Supervisor {
     await this.runtime.command({ kind: 'control', runId, stepId, action, ...options, at: this.clock.now() });
   }
 
+  async extendBudget(runId: string, budget: Budget, options: { by?: string } = {}): Promise<void> {
+    requireString(runId, 'runId', 'extendBudget');
+    const limits = checkBudget(budget, 'extendBudget');
+    await this.runtime.command({
+      kind: 'extendBudget',
+      runId,
+      budget: limits,
+      ...(options.by ? { by: options.by } : {}),
+      at: this.clock.now(),
+    });
+  }
+
   async cancel(runId: string, options: { by?: string; reason?: string } = {}): Promise<void> {
     requireString(runId, 'runId', 'cancel');
     await this.runtime.command({ kind: 'cancel', runId, ...options, at: this.clock.now() });
@@ -429,18 +529,21 @@ class SupervisorApi implements Supervisor {
     for (const run of open) {
       const view = await this.runtime.view(run.id);
       if (!view || isTerminalPhase(view.phase)) continue;
-      if (view.phase === 'awaitingApproval') {
+      if (view.phase === 'awaitingApproval' || view.phase === 'paused') {
+        const steps = view.steps.map(({ id, title, kind, tier, dependsOn }) => ({
+          id,
+          title,
+          kind,
+          tier,
+          dependsOn,
+        }));
         approvals.push({
           runId: view.id,
+          kind: view.phase === 'paused' ? 'budget' : 'plan',
           goal: view.goal,
           ...(view.reason ? { reason: view.reason } : {}),
-          steps: view.steps.map(({ id, title, kind, tier, dependsOn }) => ({
-            id,
-            title,
-            kind,
-            tier,
-            dependsOn,
-          })),
+          steps,
+          summary: summarizePlan(view.goal, steps, this.confirmTiers),
         });
       }
       for (const step of view.steps) {
@@ -454,14 +557,7 @@ class SupervisorApi implements Supervisor {
         });
       }
     }
-    const requests = (await store.openRequests()).map((row) => ({
-      requestId: row.id,
-      runId: row.runId,
-      stepId: row.stepId,
-      question: row.question,
-      ...(row.options ? { options: row.options } : {}),
-      openedAt: row.openedAt,
-    }));
+    const requests = (await store.openRequests()).map(pendingRequest);
     return { approvals, confirmations, requests };
   }
 
@@ -481,7 +577,72 @@ class SupervisorApi implements Supervisor {
       requests: await store.requests(runId),
       artifacts: await store.artifacts(runId),
       usage: run.usage,
+      audit: await store.audit({ runId }),
+      workers: fanoutStatesOf(events).flatMap(({ stepId, state }) =>
+        workerResults(state).map((worker) => ({ stepId, ...worker })),
+      ),
     };
+  }
+
+  async monitor(runId: string, options: { events?: number } = {}): Promise<MonitorView<PendingRequest>> {
+    requireString(runId, 'runId', 'monitor');
+    const limit = options.events ?? 20;
+    if (!Number.isInteger(limit) || limit < 0) {
+      throw new TaskvisorError(
+        'INVALID_OPTION',
+        `monitor: events must be a whole number of recent events to include (0 or more), got ${JSON.stringify(options.events)}.`,
+      );
+    }
+    const run = await this.runtime.view(runId);
+    if (!run) throw unknownRun(runId);
+    const store = this.runtime.store;
+    const events = await store.readEvents({ runId });
+    const openRequests = (await store.openRequests(runId)).map(pendingRequest);
+    return monitorView({ run, fanouts: fanoutStatesOf(events), openRequests, events, limit });
+  }
+
+  fanout(options: FanoutOptions): Promise<RunHandle> {
+    if (typeof options !== 'object' || options === null) {
+      return Promise.reject(
+        new TaskvisorError(
+          'INVALID_OPTION',
+          `fanout() takes { prompt, targets, repeat?, reduce? }, got ${JSON.stringify(options)}.`,
+        ),
+      );
+    }
+    const { prompt, targets, repeat, reduce, budget, metadata } = options;
+    const short = typeof prompt === 'string' && prompt.length > 80 ? `${prompt.slice(0, 79)}…` : prompt;
+    return this.start({
+      goal: `Fan-out: ${short}`,
+      plan: {
+        steps: [
+          {
+            id: 'fanout',
+            title: 'Fan-out',
+            action: {
+              kind: 'fanout',
+              prompt,
+              targets,
+              ...(repeat === undefined ? {} : { repeat }),
+              ...(reduce === undefined ? {} : { reduce }),
+            },
+          },
+        ],
+      } as PlanInput,
+      ...(budget ? { budget } : {}),
+      ...(metadata ? { metadata } : {}),
+    });
+  }
+
+  private episodicMemory?: EpisodicMemory;
+
+  get memory(): EpisodicMemory {
+    this.episodicMemory ??= createEpisodicMemory(this.runtime.store);
+    return this.episodicMemory;
+  }
+
+  verifyAudit(): Promise<AuditVerification> {
+    return this.runtime.store.verifyAudit();
   }
 
   resume(runId?: string): Promise<string[]> {

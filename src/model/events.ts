@@ -4,6 +4,7 @@
  * its run, and its step where it concerns one. A run's view is a fold of its events.
  */
 import { z } from 'zod';
+import { BudgetSchema } from './budget.js';
 import { JsonSchema } from './json.js';
 import { RunPhaseSchema, StepStateSchema } from './states.js';
 import { TierSchema } from './tier.js';
@@ -77,7 +78,8 @@ export const StepLogEventSchema = z.object({
 export const ApprovalRequestedEventSchema = z.object({
   ...base,
   type: z.literal('approval.requested'),
-  kind: z.enum(['plan', 'step']),
+  /** `budget`: a paused run waits for `extendBudget` (or `cancel`). */
+  kind: z.enum(['plan', 'step', 'budget']),
   stepId: z.string().optional(),
   reason: z.string(),
 });
@@ -85,10 +87,12 @@ export const ApprovalRequestedEventSchema = z.object({
 export const ApprovalResolvedEventSchema = z.object({
   ...base,
   type: z.literal('approval.resolved'),
-  kind: z.enum(['plan', 'step']),
+  kind: z.enum(['plan', 'step', 'budget']),
   stepId: z.string().optional(),
   approved: z.boolean(),
-  decision: z.enum(['approve', 'reject', 'rerun', 'skip', 'fail', 'deny']),
+  decision: z.enum(['approve', 'reject', 'rerun', 'skip', 'fail', 'deny', 'extend']),
+  /** With `extend`: the new limits. */
+  budget: BudgetSchema.optional(),
   by: z.string().optional(),
   reason: z.string().optional(),
 });
@@ -123,7 +127,44 @@ export const ControlAppliedEventSchema = z.object({
   ...stepBase,
   type: z.literal('control.applied'),
   action: ControlActionSchema,
+  /** A fan-out worker's label, when the control was for a worker of the step. */
+  label: z.string().optional(),
   by: z.string().optional(),
+});
+
+export const WorkerStateSchema = z.enum([
+  'queued',
+  'running',
+  'interrupted',
+  'completed',
+  'failed',
+  'cancelled',
+]);
+
+/** A fan-out worker (an actor spawned by a `fanout` step) changed state. */
+export const WorkerTransitionEventSchema = z.object({
+  ...stepBase,
+  type: z.literal('worker.transition'),
+  label: z.string(),
+  model: z.string(),
+  /** `null` for a worker's first snapshot. */
+  from: WorkerStateSchema.nullable(),
+  to: WorkerStateSchema,
+  attempt: z.int().min(0),
+  reason: z.string().optional(),
+  error: z.string().optional(),
+  /** The worker actor's persisted snapshot: a resumed fan-out starts from the latest. */
+  snapshot: JsonSchema,
+});
+
+/** A fan-out's reducer gave its verdict. */
+export const FanoutReducedEventSchema = z.object({
+  ...stepBase,
+  type: z.literal('fanout.reduced'),
+  mode: z.enum(['compare', 'summarize', 'best_of_n']),
+  model: z.string(),
+  /** The whole reduction (verdict, Markdown, calls, usage). */
+  reduction: JsonSchema,
 });
 
 /** A run planned by the model has its steps (before approval, when approval is asked). */
@@ -175,6 +216,8 @@ export const TaskvisorEventSchema = z.discriminatedUnion('type', [
   ReplanAppliedEventSchema,
   UsageRecordedEventSchema,
   BudgetExceededEventSchema,
+  WorkerTransitionEventSchema,
+  FanoutReducedEventSchema,
 ]);
 export type TaskvisorEvent = z.infer<typeof TaskvisorEventSchema>;
 export type TaskvisorEventType = TaskvisorEvent['type'];

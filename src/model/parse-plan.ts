@@ -13,6 +13,12 @@ export interface PlanContext {
   readonly kinds?: readonly string[];
   /** Binaries `shell` steps may run (names, or absolute paths). */
   readonly shellAllow?: readonly string[];
+  /**
+   * The sandbox's own judgement of a shell command (resolved on PATH, symlinks followed):
+   * undefined when it may run, else why not (naming the binary and the allow list). When
+   * set, it replaces the name-level `shellAllow` check.
+   */
+  readonly shellCheck?: (command: string, cwd?: string) => string | undefined;
   /** Agent names `implement` steps may delegate to. */
   readonly agents?: readonly string[];
   /** Channel names `notify` steps may use (`console` is the default channel). */
@@ -137,12 +143,24 @@ function checkStepAgainstContext(step: Step, context: PlanContext): void {
       { stepId: step.id, kind: action.kind, known: [...context.kinds] },
     );
   }
-  if (action.kind === 'shell' && context.shellAllow) {
+  if (action.kind === 'shell' && context.shellCheck) {
+    const command = action.command as string;
+    const refusal = context.shellCheck(command, action.cwd as string | undefined);
+    if (refusal !== undefined) {
+      throw new TaskvisorError('SHELL_NOT_ALLOWED', `Step "${step.id}": ${refusal}`, {
+        stepId: step.id,
+        command,
+        ...(context.shellAllow ? { allow: [...context.shellAllow] } : {}),
+      });
+    }
+  } else if (action.kind === 'shell' && context.shellAllow) {
     const command = action.command as string;
     if (!isShellCommandListed(command, context.shellAllow)) {
       throw new TaskvisorError(
         'SHELL_NOT_ALLOWED',
-        `Step "${step.id}" runs "${command}", which is not in sandbox.allow (${context.shellAllow.length > 0 ? listOf(context.shellAllow) : 'empty'}); add "${path.basename(command)}" to sandbox.allow or use an allowed binary.`,
+        context.shellAllow.length > 0
+          ? `Step "${step.id}" runs "${command}", which is not in sandbox.allow (${listOf(context.shellAllow)}); add "${path.basename(command)}" to sandbox.allow or use an allowed binary.`
+          : `Step "${step.id}" runs "${command}", but sandbox.allow is empty, so no shell step may run; configure createSupervisor({ sandbox: { allow: ["${path.basename(command)}"], cwd } }).`,
         { stepId: step.id, command, allow: [...context.shellAllow] },
       );
     }

@@ -25,6 +25,18 @@ export const StepViewSchema = z.object({
 });
 export type StepView = z.infer<typeof StepViewSchema>;
 
+/** A fan-out worker as the run's view shows it (the full record is in `monitor()` and `trace()`). */
+export const WorkerSummarySchema = z.object({
+  stepId: z.string(),
+  label: z.string(),
+  model: z.string(),
+  state: z.enum(['queued', 'running', 'interrupted', 'completed', 'failed', 'cancelled']),
+  attempt: z.int().min(0),
+  reason: z.string().optional(),
+  error: z.string().optional(),
+});
+export type WorkerSummary = z.infer<typeof WorkerSummarySchema>;
+
 export const UsageSchema = z.object({
   inputTokens: z.int().min(0),
   outputTokens: z.int().min(0),
@@ -52,6 +64,8 @@ export const RunViewSchema = z.object({
   /** Why the run waits, is paused, or ended the way it did. */
   reason: z.string().optional(),
   metadata: z.record(z.string(), JsonSchema).optional(),
+  /** Fan-out workers, in the order they were first seen (absent when the run has none). */
+  workers: z.array(WorkerSummarySchema).optional(),
   /** Present once the run is completed, failed or cancelled. */
   result: RunResultSchema.optional(),
   /** The last event folded in. */
@@ -87,6 +101,7 @@ function stepFromOutline(outline: StepOutline): StepView {
 export class RunProjection {
   private header?: Omit<RunView, 'steps' | 'result'>;
   private readonly steps = new Map<string, StepView>();
+  private readonly workers = new Map<string, WorkerSummary>();
   private cached?: RunView;
 
   get runId(): string | undefined {
@@ -172,6 +187,19 @@ export class RunProjection {
         if (step) step.output = event.output;
         break;
       }
+      case 'worker.transition': {
+        const worker: WorkerSummary = {
+          stepId: event.stepId,
+          label: event.label,
+          model: event.model,
+          state: event.to,
+          attempt: event.attempt,
+          ...(event.reason === undefined ? {} : { reason: event.reason }),
+          ...(event.error === undefined ? {} : { error: event.error }),
+        };
+        this.workers.set(`${event.stepId}\u0000${event.label}`, worker);
+        break;
+      }
       case 'usage.recorded':
         header.usage = {
           inputTokens: header.usage.inputTokens + event.inputTokens,
@@ -192,6 +220,7 @@ export class RunProjection {
     if (!header) throw new Error('RunProjection.view(): no run.created event was applied');
     const steps = [...this.steps.values()].map((step) => ({ ...step, dependsOn: [...step.dependsOn] }));
     const view: RunView = { ...header, usage: { ...header.usage }, steps };
+    if (this.workers.size > 0) view.workers = [...this.workers.values()].map((worker) => ({ ...worker }));
     if (isTerminalPhase(header.phase)) view.result = resultOf(view);
     this.cached = view;
     return view;

@@ -6,10 +6,11 @@
  */
 import type { RunCommand, StepControlAction } from '../../machines/protocol.js';
 import { TaskvisorError } from '../errors.js';
+import type { Budget } from '../model/budget.js';
 import type { Answer, UnsequencedEvent } from '../model/events.js';
 import { isTerminalPhase, type StepState } from '../model/states.js';
 import { didYouMean } from '../model/suggest.js';
-import type { RunView, StepView } from '../model/views.js';
+import type { RunView, StepView, WorkerSummary } from '../model/views.js';
 import type { RequestRow } from '../store/store.js';
 
 export type Command =
@@ -60,6 +61,14 @@ export type Command =
       readonly by?: string;
       readonly reason?: string;
       readonly at: number;
+    }
+  | {
+      readonly kind: 'extendBudget';
+      readonly runId: string;
+      /** New limits, merged over the run's current ones. */
+      readonly budget: Budget;
+      readonly by?: string;
+      readonly at: number;
     };
 
 const WORKING: ReadonlySet<StepState> = new Set(['running', 'awaitingInput']);
@@ -89,6 +98,45 @@ function stepOf(view: RunView, stepId: string): StepView | TaskvisorError {
     `Run ${view.id} has no step "${stepId}"${didYouMean(stepId, ids)}; its steps are: ${ids.map((id) => `"${id}"`).join(', ') || 'none yet'}.`,
     { runId: view.id, stepId, steps: ids },
   );
+}
+
+/** Which worker states each control applies to (see machines/worker.machine.ts). */
+export const WORKER_CONTROL_STATES: Readonly<Record<StepControlAction, ReadonlySet<WorkerSummary['state']>>> =
+  {
+    cancel: new Set(['queued', 'running', 'interrupted']),
+    interrupt: new Set(['running']),
+    resume: new Set(['interrupted']),
+    retry: new Set(['failed', 'cancelled']),
+  };
+
+/** The fan-out worker a control names by label, when no step has that id. */
+export function workerOf(view: RunView, id: string): WorkerSummary | undefined {
+  if (view.steps.some((step) => step.id === id)) return undefined;
+  return view.workers?.find((worker) => worker.label === id);
+}
+
+function checkWorkerControl(
+  view: RunView,
+  worker: WorkerSummary,
+  action: StepControlAction,
+): TaskvisorError | undefined {
+  const allowed = WORKER_CONTROL_STATES[action];
+  if (!allowed.has(worker.state)) {
+    return new TaskvisorError(
+      'INVALID_STATE',
+      `Fan-out worker "${worker.label}" of step ${worker.stepId} in run ${view.id} is ${worker.state}; "${action}" applies to a worker that is ${list(allowed)}.`,
+      { runId: view.id, stepId: worker.stepId, label: worker.label, state: worker.state, action },
+    );
+  }
+  const step = view.steps.find((candidate) => candidate.id === worker.stepId);
+  if (step && step.state !== 'running') {
+    return new TaskvisorError(
+      'INVALID_STATE',
+      `Fan-out step ${step.id} of run ${view.id} is ${step.state}, so its worker "${worker.label}" cannot be controlled; control the step instead (e.g. retry it).`,
+      { runId: view.id, stepId: step.id, label: worker.label, state: step.state, action },
+    );
+  }
+  return undefined;
 }
 
 function list(states: Iterable<string>): string {
@@ -124,6 +172,8 @@ export function checkCommand(
       }
       return undefined;
     case 'cancel':
+    case 'extendBudget':
+      // New limits apply to any unfinished run; a paused one continues under them.
       return undefined;
     default:
       break;
@@ -161,6 +211,8 @@ export function checkCommand(
       return undefined;
     }
     case 'control': {
+      const worker = workerOf(view, command.stepId);
+      if (worker) return checkWorkerControl(view, worker, command.action);
       const step = stepOf(view, command.stepId);
       if (step instanceof TaskvisorError) return step;
       const allowed = CONTROL_STATES[command.action];
@@ -277,6 +329,8 @@ export function toMachineCommand(command: Command): RunCommand {
         stepId: command.stepId,
         command: { type: 'input.answered', requestId: command.requestId, at: command.at },
       };
+    case 'extendBudget':
+      return { type: 'budget.extended', budget: command.budget, ...who, at: command.at };
   }
 }
 
@@ -340,5 +394,17 @@ export function commandEvents(command: Command, view: RunView): UnsequencedEvent
       ];
     case 'cancel':
       return [];
+    case 'extendBudget':
+      return [
+        {
+          ...base,
+          type: 'approval.resolved',
+          kind: 'budget',
+          approved: true,
+          decision: 'extend',
+          budget: command.budget,
+          ...who,
+        },
+      ];
   }
 }

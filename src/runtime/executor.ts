@@ -23,6 +23,8 @@ import type { Answer } from '../model/events.js';
 import type { Json } from '../model/json.js';
 import { isIdempotentStep } from '../model/plan.js';
 import { interpolate } from '../model/templates.js';
+import type { Tier } from '../model/tier.js';
+import type { ChatRequest, ChatResult } from '../llm/chat.js';
 import type { Persistence } from './persistence.js';
 
 /** A question an action asks a human with `ctx.ask()`. */
@@ -42,10 +44,29 @@ export interface ActionContext {
   readonly attempt: number;
   /** `<runId>/<stepId>`: the same on every attempt and after a crash; pass it to external systems to dedupe. */
   readonly idempotencyKey: string;
+  /** The step's tier (a shell step's default timeout depends on it). */
+  readonly tier: Tier;
+  /** The step's own `timeoutMs`, when it has one. */
+  readonly timeoutMs?: number;
   /** Parks the step in `awaitingInput` until a human answers (journaled across crashes). */
   ask(question: Question): Promise<Answer>;
   /** Adds a line to the step's log (a `step.log` event). */
   log(message: string, data?: Json): void;
+  /** Records an artifact of this step (a file written, a message sent, a reviewed text); `trace()` lists it. */
+  artifact(kind: string, name: string, body: Json): void;
+  /**
+   * The supervisor's model, bound to this run: every call is checked against the run's
+   * budget first and recorded as usage. `undefined` when no `llm` is configured.
+   */
+  readonly llm?: RunModel;
+}
+
+/** A model client bound to one run and step (budget-checked, usage recorded). */
+export interface RunModel {
+  /** The default model name. */
+  readonly model: string;
+  /** One model call; `signal` defaults to the step's. */
+  chat(request: ChatRequest): Promise<ChatResult>;
 }
 
 /** A custom step kind: `(input, ctx) => ({ output })`. `input` is the action without `kind`. */
@@ -70,6 +91,8 @@ export interface ExecutorDeps {
   readonly ask: (input: ExecuteActionInput, question: Question, signal: AbortSignal) => Promise<Answer>;
   /** Resolves at once, or after a turn of the event loop when it has not had one for a while. */
   readonly yieldNow: () => Promise<void>;
+  /** The run's budgeted model for an attempt (absent when no model is configured). */
+  readonly modelFor?: (input: ExecuteActionInput, signal: AbortSignal) => RunModel | undefined;
 }
 
 export function attemptKey(runId: string, stepId: string, attempt: number): string {
@@ -171,8 +194,12 @@ export function createExecuteAction(deps: ExecutorDeps) {
       const { kind: _kind, ...fields } = interpolate(input.step.action, (id) =>
         deps.outputOf(input.runId, id),
       );
+      const llm = deps.modelFor?.(input, combined);
       const ctx: ActionContext = {
         ...base,
+        ...(llm ? { llm } : {}),
+        tier: input.step.tier,
+        ...(input.step.timeoutMs === undefined ? {} : { timeoutMs: input.step.timeoutMs }),
         signal: combined,
         ask: (question) => deps.ask(input, question, combined),
         log: (message, data) =>
@@ -185,7 +212,17 @@ export function createExecuteAction(deps: ExecutorDeps) {
             message,
             ...(data === undefined ? {} : { data }),
           }),
+        artifact: (kind, name, body) =>
+          persistence.stageArtifact({
+            runId: input.runId,
+            stepId: input.stepId,
+            kind,
+            name,
+            body: toJson(body, input.stepId),
+            at: clock.now(),
+          }),
       };
+
       const result = await Promise.race([Promise.resolve(action(fields, ctx)), whenAborted(combined)]);
       const output = toJson(result?.output, input.stepId);
       if (signal.aborted) throw signal.reason;

@@ -117,6 +117,11 @@ export class Persistence {
     return facts?.kind === 'step' ? facts.output : undefined;
   }
 
+  /** What was last staged of an actor of a run driven here (`task`, or a step id). */
+  factsFor(runId: string, actorId: string): ActorFacts | undefined {
+    return this.facts.get(key(runId, actorId));
+  }
+
   owns(runId: string): boolean {
     return this.fences.has(runId);
   }
@@ -383,6 +388,7 @@ export class Persistence {
     for (const event of stage.events) touch(event.runId);
     for (const attempt of stage.attempts.values()) touch(attempt.runId);
     for (const plan of stage.plans) touch(plan.runId);
+    for (const artifact of stage.artifacts) touch(artifact.runId);
     const events = stage.events.filter((event) => fences.has(event.runId));
     for (const event of events) {
       // Every event is checked against its schema before anyone can see it.

@@ -10,6 +10,7 @@ import type {
   PlanRunOutput,
   ReplanRunInput,
   ReplanRunOutput,
+  StepControlAction,
   TaskInput,
 } from '../../machines/protocol.js';
 import { restorable } from '../../machines/restorable.js';
@@ -29,7 +30,8 @@ import { isTerminalPhase, type RunPhase } from '../model/states.js';
 import type { Tier } from '../model/tier.js';
 import { type RunResult, type RunView, resultOf } from '../model/views.js';
 import type { LeaseClaim, Store } from '../store/store.js';
-import { checkCommand, type Command, commandEvents, toMachineCommand } from './commands.js';
+import type { FanoutHandle } from '../fanout/run-fanout.js';
+import { checkCommand, type Command, commandEvents, toMachineCommand, workerOf } from './commands.js';
 import {
   type ActionFunction,
   attemptKey,
@@ -37,13 +39,29 @@ import {
   createWaitUntil,
   type Question,
   type RecordedOutcome,
+  type RunModel,
 } from './executor.js';
+import type { ChatRequest, ChatResult } from '../llm/chat.js';
+import type { LlmClient } from '../llm/client.js';
+import { costOf, type Prices } from '../llm/prices.js';
+import type { Budget } from '../model/budget.js';
+import type { Planner } from '../planning/planner.js';
+import { BudgetLedger } from './budgets.js';
 import { deadHolder, ownerClaim } from './leases.js';
 import { Persistence } from './persistence.js';
 import { ReadModel } from './read-model.js';
 import { assembleTask, stepOutline } from './snapshots.js';
 
 export type InspectObserver = Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+
+/** The supervisor's model: a client, its prices and the planner that uses it. */
+export interface RuntimeModel {
+  readonly client: LlmClient;
+  readonly prices: Prices;
+  readonly planner: Planner;
+  /** The most a call may write when it does not say (reserved against the budget). */
+  readonly maxOutputTokens: number;
+}
 
 export interface RuntimeConfig {
   readonly store: Store;
@@ -56,6 +74,9 @@ export interface RuntimeConfig {
   readonly stepsPerRun: number;
   readonly maxReplans: number;
   readonly approveReplans: boolean;
+  /** Every run's limits unless its start() says otherwise. */
+  readonly budget: Budget;
+  readonly model?: RuntimeModel;
   readonly confirmTiers: readonly Tier[];
   readonly leaseMs: number;
   readonly pollMs: number;
@@ -67,6 +88,7 @@ export interface StartRequest {
   readonly goal?: string;
   readonly plan?: PlanInput | unknown;
   readonly requireApproval?: boolean;
+  readonly budget?: Budget;
   readonly metadata?: Record<string, Json>;
 }
 
@@ -91,6 +113,7 @@ export class Runtime {
   readonly readModel = new ReadModel();
   readonly persistence: Persistence;
   readonly claim: LeaseClaim = ownerClaim();
+  readonly budgets: BudgetLedger;
   private readonly root: Actor<typeof supervisorMachine>;
   private readonly doneWaiters = new Map<string, Array<Waiter<RunResult>>>();
   private readonly answerWaiters = new Map<string, Waiter<Answer>>();
@@ -121,19 +144,34 @@ export class Runtime {
       interrupted: this.interrupted,
       recorded: this.recorded,
       ask: (input, question, signal) => this.ask(input, question, signal),
+      ...(config.model
+        ? { modelFor: (input, signal) => this.runModel(input.runId, input.stepId, signal) }
+        : {}),
     });
+    this.budgets = new BudgetLedger((runId, { limit, detail }) =>
+      this.root.send({
+        type: 'run.command',
+        runId,
+        command: { type: 'budget.exhausted', limit, detail, at: config.clock.now() },
+      }),
+    );
     const step = stepMachine.provide({ actors: { executeAction, waitUntil: createWaitUntil(config.clock) } });
-    const noModel = () => {
-      throw new TaskvisorError(
-        'INVALID_OPTION',
-        'no model is configured to plan with; pass llm to createSupervisor',
-      );
-    };
     const task = taskMachine.provide({
       actors: {
         stepPool: createStepPool(step),
-        planRun: fromPromise<PlanRunOutput, PlanRunInput>(async () => noModel()),
-        replanRun: fromPromise<ReplanRunOutput, ReplanRunInput>(async () => noModel()),
+        planRun: fromPromise<PlanRunOutput, PlanRunInput>(async ({ input, signal }) => {
+          const model = config.model ?? noModel();
+          const plan = await model.planner.plan(this.runModel(input.runId, undefined, signal), input.goal);
+          return { plan, at: config.clock.now() };
+        }),
+        replanRun: fromPromise<ReplanRunOutput, ReplanRunInput>(async ({ input, signal }) => {
+          const model = config.model ?? noModel();
+          const steps = await model.planner.replan(
+            this.runModel(input.runId, undefined, signal),
+            this.replanRequest(input),
+          );
+          return { steps, at: config.clock.now() };
+        }),
       },
     });
     const supervisor = supervisorMachine.provide({ actors: { task: restorable(task) } });
@@ -170,26 +208,31 @@ export class Runtime {
         {},
       );
     }
-    if (!plan) {
+    if (!plan && !this.config.model) {
       throw new TaskvisorError(
         'INVALID_OPTION',
-        `start({ goal: ${JSON.stringify(goal)} }) has no plan and no model is configured to write one; pass a plan, or an llm to createSupervisor.`,
+        `start({ goal: ${JSON.stringify(goal)} }) has no plan and no model is configured to write one; pass a plan, or an llm to createSupervisor (or set TASKVISOR_MODEL).`,
         { goal },
       );
     }
     const runId = this.config.newId('run');
     const at = this.config.clock.now();
-    const requireApproval = request.requireApproval ?? false;
+    // A plan the model wrote waits for a human unless the caller says otherwise.
+    const requireApproval = request.requireApproval ?? plan === undefined;
+    const budget: Budget = { ...this.config.budget, ...request.budget };
     const input: TaskInput = {
       runId,
       goal,
-      plan,
+      ...(plan ? { plan } : {}),
       requireApproval,
       approveReplans: this.config.approveReplans,
-      maxReplans: 0,
+      // Without a model there is nobody to replan with.
+      maxReplans: this.config.model ? this.config.maxReplans : 0,
       stepsPerRun: this.config.stepsPerRun,
       confirmTiers: this.config.confirmTiers,
+      ...(Object.keys(budget).length > 0 ? { budget } : {}),
     };
+    this.budgets.track(runId, budget);
     this.persistence.stageNewRun(
       {
         id: runId,
@@ -197,7 +240,7 @@ export class Runtime {
         phase: 'queued',
         createdAt: at,
         updatedAt: at,
-        planVersion: 1,
+        planVersion: plan ? 1 : 0,
         ...(request.metadata ? { metadata: request.metadata } : {}),
       },
       { ...this.claim, expiresAt: at + this.config.leaseMs, fence: 1 },
@@ -207,7 +250,7 @@ export class Runtime {
         at,
         runId,
         goal,
-        steps: plan.steps.map(stepOutline),
+        steps: plan ? plan.steps.map(stepOutline) : [],
         requireApproval,
         ...(request.metadata ? { metadata: request.metadata } : {}),
       },
@@ -245,6 +288,139 @@ export class Runtime {
   async view(runId: string): Promise<RunView | undefined> {
     if (this.persistence.owns(runId)) return this.readModel.view(runId);
     return this.readModel.sync(runId, this.config.store);
+  }
+
+  // ------------------------------------------------------------------------------------
+  // Fan-outs
+
+  private readonly fanouts = new Map<string, Map<string, FanoutHandle>>();
+
+  /** A fan-out step's live handle, for worker controls; returns its unregister function. */
+  registerFanout(runId: string, stepId: string, handle: FanoutHandle): () => void {
+    const steps = this.fanouts.get(runId) ?? new Map<string, FanoutHandle>();
+    steps.set(stepId, handle);
+    this.fanouts.set(runId, steps);
+    return () => {
+      if (steps.get(stepId) !== handle) return;
+      steps.delete(stepId);
+      if (steps.size === 0) this.fanouts.delete(runId);
+    };
+  }
+
+  private controlWorker(
+    runId: string,
+    stepId: string,
+    label: string,
+    action: StepControlAction,
+    by: string | undefined,
+  ): TaskvisorError | undefined {
+    const handle = this.fanouts.get(runId)?.get(stepId);
+    if (!handle) {
+      return new TaskvisorError(
+        'INVALID_STATE',
+        `The fan-out of step ${stepId} in run ${runId} is not running here, so worker "${label}" cannot be controlled; control the step instead.`,
+        { runId, stepId, label, action },
+      );
+    }
+    try {
+      handle.control(label, action, by === undefined ? {} : { by });
+      return undefined;
+    } catch (error) {
+      if (error instanceof TaskvisorError) return error;
+      throw error;
+    }
+  }
+
+  // ------------------------------------------------------------------------------------
+  // The model
+
+  /** The supervisor's model bound to a run: budget-checked first, usage recorded after. */
+  private runModel(runId: string, stepId: string | undefined, signal: AbortSignal): RunModel {
+    const model = this.config.model ?? noModel();
+    return { model: model.client.model, chat: this.meteredChat(runId, stepId, signal) };
+  }
+
+  /**
+   * Model calls for a run through `via` (default: the supervisor's client): each reserves
+   * its worst case against the run's budget first, and records its usage after.
+   */
+  meteredChat(
+    runId: string,
+    stepId: string | undefined,
+    signal: AbortSignal,
+  ): (request: ChatRequest, via?: LlmClient) => Promise<ChatResult> {
+    const prices = this.config.model?.prices ?? {};
+    const maxOutputTokens = this.config.model?.maxOutputTokens ?? 4096;
+    return async (request, via) => {
+      const client = via ?? this.config.model?.client ?? noModel();
+      const maxTokens = request.maxTokens ?? maxOutputTokens;
+      const name = request.model ?? client.model;
+      const promptTokens = estimateTokens(request.messages);
+      const estimate = {
+        tokens: promptTokens + maxTokens,
+        costUsd: costOf({ inputTokens: promptTokens, outputTokens: maxTokens }, name, prices).costUsd,
+      };
+      const callSignal = request.signal ?? signal;
+      const release = await this.budgets.reserve(runId, estimate, callSignal);
+      try {
+        return await client.chat({
+          ...request,
+          maxTokens,
+          signal: callSignal,
+          onUsage: (usage) => {
+            request.onUsage?.(usage);
+            this.recordUsage(runId, stepId, usage);
+          },
+        });
+      } finally {
+        release();
+      }
+    };
+  }
+
+  private recordUsage(
+    runId: string,
+    stepId: string | undefined,
+    usage: { model: string; inputTokens: number; outputTokens: number },
+  ): void {
+    const prices = this.config.model?.prices ?? {};
+    const { costUsd } = costOf(usage, usage.model, prices);
+    this.budgets.record(runId, { tokens: usage.inputTokens + usage.outputTokens, costUsd });
+    this.persistence.stageEvent({
+      type: 'usage.recorded',
+      at: this.config.clock.now(),
+      runId,
+      ...(stepId === undefined ? {} : { stepId }),
+      model: usage.model,
+      inputTokens: usage.inputTokens,
+      outputTokens: usage.outputTokens,
+      costUsd,
+    });
+  }
+
+  /** What the replanner sees: the plan, every succeeded step's output, the failed steps' errors. */
+  private replanRequest(input: ReplanRunInput) {
+    const task = this.persistence.factsFor(input.runId, 'task');
+    const plan = task?.kind === 'task' ? task.plan : undefined;
+    if (!plan) throw new TaskvisorError('INVALID_STATE', `Run ${input.runId} has no plan to replan.`);
+    const completed = [];
+    const failed = [];
+    const failing = new Set(input.failed);
+    for (const step of plan.steps) {
+      const facts = this.persistence.factsFor(input.runId, step.id);
+      if (facts?.kind !== 'step') continue;
+      if (facts.state === 'succeeded')
+        completed.push({ id: step.id, title: step.title, output: facts.output });
+      else if (failing.has(step.id)) {
+        failed.push({
+          id: step.id,
+          title: step.title,
+          action: step.action,
+          error: facts.error?.message ?? facts.reason ?? 'failed',
+        });
+      }
+    }
+    return { goal: input.goal, plan, completed, failed, attempt: input.attempt };
   }
 
   // ------------------------------------------------------------------------------------
@@ -306,6 +482,14 @@ export class Runtime {
       } else this.interrupted.add(key);
     }
     this.persistence.own(runId, fence);
+    const context = (taskRow.snapshot as { context?: { budget?: Budget } }).context;
+    const usage = this.readModel.view(runId)?.usage;
+    this.budgets.track(
+      runId,
+      context?.budget ?? {},
+      { tokens: (usage?.inputTokens ?? 0) + (usage?.outputTokens ?? 0), costUsd: usage?.costUsd ?? 0 },
+      taskRow.state === 'paused',
+    );
     for (const request of await store.openRequests(runId)) this.persistence.trackRequest(request);
     this.persistence.seedRow(taskRow, loaded.plan);
     for (const row of stepRows) this.persistence.seedRow(row);
@@ -371,6 +555,28 @@ export class Runtime {
       if (inboxId !== undefined) this.persistence.stageCommandApplied(inboxId, error?.message);
       return error;
     }
+    const worker = command.kind === 'control' ? workerOf(view, command.stepId) : undefined;
+    if (worker && command.kind === 'control') {
+      const error = this.controlWorker(
+        command.runId,
+        worker.stepId,
+        worker.label,
+        command.action,
+        command.by,
+      );
+      if (inboxId !== undefined) this.persistence.stageCommandApplied(inboxId, error?.message);
+      if (error) return error;
+      this.persistence.stageEvent({
+        type: 'control.applied',
+        at: command.at,
+        runId: command.runId,
+        stepId: worker.stepId,
+        label: worker.label,
+        action: command.action,
+        ...(command.by ? { by: command.by } : {}),
+      });
+      return undefined;
+    }
     for (const event of commandEvents(command, view)) this.persistence.stageEvent(event);
     if (command.kind === 'answer') {
       this.persistence.stageRequest({
@@ -383,6 +589,7 @@ export class Runtime {
     }
     if (inboxId !== undefined) this.persistence.stageCommandApplied(inboxId);
     this.root.send({ type: 'run.command', runId: command.runId, command: toMachineCommand(command) });
+    if (command.kind === 'extendBudget') this.budgets.extend(command.runId, command.budget);
     if (command.kind === 'answer') {
       const waiter = this.answerWaiters.get(command.requestId);
       this.answerWaiters.delete(command.requestId);
@@ -516,6 +723,7 @@ export class Runtime {
       this.doneWaiters.delete(event.runId);
       if (view) for (const waiter of waiters) waiter.resolve(resultOf(view));
       this.persistence.disown(event.runId);
+      this.budgets.forget(event.runId);
     }
   }
 
@@ -523,6 +731,7 @@ export class Runtime {
     for (const runId of runIds) {
       this.root.send({ type: 'run.release', runId });
       this.readModel.drop(runId);
+      this.budgets.forget(runId);
       const error = new TaskvisorError(
         'LEASE_LOST',
         `Another process took over run ${runId} (its lease expired here); it goes on there.`,
@@ -633,4 +842,19 @@ export function unknownRun(runId: string): TaskvisorError {
     `No run "${runId}" in this database; list the runs with sv.list() (or \`taskvisor ls\`).`,
     { runId },
   );
+}
+
+function noModel(): never {
+  throw new TaskvisorError(
+    'INVALID_OPTION',
+    'No model is configured; pass llm to createSupervisor (or set TASKVISOR_MODEL).',
+    { retryable: false },
+  );
+}
+
+/** About four characters a token, plus a few tokens a message: an estimate, rounded up. */
+function estimateTokens(messages: ReadonlyArray<{ content?: string | null }>): number {
+  let chars = 0;
+  for (const message of messages) chars += (message.content ?? '').length + 16;
+  return Math.ceil(chars / 4);
 }

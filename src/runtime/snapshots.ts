@@ -10,6 +10,7 @@ import type { AnyActor, AnyActorRef, AnyMachineSnapshot } from 'xstate';
 import type { PersistedStepPool } from '../../machines/step-pool.js';
 import type { StepContext } from '../../machines/step.machine.js';
 import { STEPS, type TaskContext } from '../../machines/task.machine.js';
+import type { BudgetExhaustion } from '../model/budget.js';
 import type { StepOutline, UnsequencedEvent } from '../model/events.js';
 import type { Json } from '../model/json.js';
 import type { Plan, Step } from '../model/plan.js';
@@ -40,6 +41,7 @@ export type ActorFacts =
       readonly planVersion: number;
       readonly plan?: Plan;
       readonly replans: number;
+      readonly exhausted?: BudgetExhaustion;
     }
   | {
       readonly kind: 'step';
@@ -64,6 +66,7 @@ export function factsOf(kind: ActorKind, snapshot: AnyMachineSnapshot): ActorFac
       planVersion: context.planVersion,
       ...(context.plan ? { plan: context.plan } : {}),
       replans: context.replans,
+      ...(context.exhausted ? { exhausted: context.exhausted } : {}),
     };
   }
   const context = snapshot.context as StepContext;
@@ -134,6 +137,11 @@ export function deriveEvents(
           kind: 'plan',
           reason: next.reason ?? 'plan waits for approval',
         });
+      }
+      if (next.state === 'paused' && next.exhausted) {
+        const { limit, detail } = next.exhausted;
+        events.push({ type: 'budget.exceeded', at, runId, limit, detail });
+        events.push({ type: 'approval.requested', at, runId, kind: 'budget', reason: detail });
       }
     }
     return events;

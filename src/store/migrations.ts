@@ -120,6 +120,60 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 2,
+    description: 'audit trail (hash-chained, append-only) and episodic memory (FTS5)',
+    up: (db) => {
+      db.exec(`
+        CREATE TABLE audit (
+          id INTEGER PRIMARY KEY,
+          at INTEGER NOT NULL,
+          run_id TEXT NOT NULL,
+          step_id TEXT,
+          action TEXT NOT NULL,
+          by TEXT,
+          details TEXT NOT NULL,
+          prev_hash TEXT NOT NULL,
+          hash TEXT NOT NULL
+        );
+        CREATE INDEX audit_run ON audit (run_id, id);
+        -- The chain head: the last row's id and hash, so rows dropped from the end are caught.
+        CREATE TABLE audit_head (
+          one INTEGER PRIMARY KEY CHECK (one = 1),
+          last_id INTEGER NOT NULL,
+          hash TEXT NOT NULL
+        );
+        INSERT INTO audit_head (one, last_id, hash) VALUES (1, 0, '${'0'.repeat(64)}');
+        -- Append-only: the store never updates or deletes a row (the hash chain catches
+        -- whoever drops these triggers to do it).
+        CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+          BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+        CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+          BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+
+        CREATE TABLE episodes (
+          id INTEGER PRIMARY KEY,
+          run_id TEXT NOT NULL,
+          step_id TEXT,
+          kind TEXT NOT NULL,
+          title TEXT NOT NULL,
+          body TEXT NOT NULL,
+          data TEXT,
+          at INTEGER NOT NULL
+        );
+        CREATE INDEX episodes_run ON episodes (run_id);
+        CREATE VIRTUAL TABLE episodes_fts USING fts5(
+          title, body, content = 'episodes', content_rowid = 'id', tokenize = 'porter unicode61'
+        );
+        CREATE TRIGGER episodes_fts_insert AFTER INSERT ON episodes BEGIN
+          INSERT INTO episodes_fts (rowid, title, body) VALUES (new.id, new.title, new.body);
+        END;
+        CREATE TRIGGER episodes_fts_delete AFTER DELETE ON episodes BEGIN
+          INSERT INTO episodes_fts (episodes_fts, rowid, title, body) VALUES ('delete', old.id, old.title, old.body);
+        END;
+      `);
+    },
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -5,7 +5,10 @@
 import { closeSync, existsSync, mkdirSync, openSync, readSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import type { AuditRow } from '../audit/audit-entries.js';
+import type { AuditVerification } from '../audit/hash-chain.js';
 import { TaskvisorError } from '../errors.js';
+import type { Episode } from '../memory/episodes.js';
 import type { TaskvisorEvent } from '../model/events.js';
 import type { Json } from '../model/json.js';
 import type { Plan } from '../model/plan.js';
@@ -18,6 +21,7 @@ import {
   SCHEMA_VERSION,
   schemaVersion,
 } from './migrations.js';
+import { SqliteRecords } from './sqlite-records.js';
 import type {
   ActorRow,
   ArtifactRow,
@@ -406,6 +410,7 @@ export class SqliteStore implements Store {
         );
         stored.push(withSeq);
       }
+      this.records.write(batch, lost);
     }
     return { events: stored, lostRuns: [...lost] };
   }
@@ -554,6 +559,26 @@ export class SqliteStore implements Store {
       body: JSON.parse(row.body as string) as Json,
       at: row.at as number,
     }));
+  }
+
+  private recordStore?: SqliteRecords;
+
+  /** The audit trail and episodes, set up on first use (their tables come with schema v2). */
+  private get records(): SqliteRecords {
+    this.recordStore ??= new SqliteRecords(this.db);
+    return this.recordStore;
+  }
+
+  async audit(query: { runId?: string } = {}): Promise<AuditRow[]> {
+    return this.records.audit(query.runId);
+  }
+
+  async verifyAudit(): Promise<AuditVerification> {
+    return this.records.verify();
+  }
+
+  async searchEpisodes(text: string, options: { limit?: number } = {}): Promise<Episode[]> {
+    return this.records.search(text, options.limit ?? 10);
   }
 
   async addCommand(runId: string, command: Json, at: number): Promise<number> {

@@ -7,6 +7,9 @@
  * writer's fence per run, and the backend drops (and reports) the writes of a run whose
  * lease has since been taken over by a newer fence.
  */
+import type { AuditRow } from '../audit/audit-entries.js';
+import type { AuditVerification } from '../audit/hash-chain.js';
+import type { Episode } from '../memory/episodes.js';
 import type { TaskvisorEvent, UnsequencedEvent } from '../model/events.js';
 import type { Json } from '../model/json.js';
 import type { Plan } from '../model/plan.js';
@@ -99,7 +102,11 @@ export interface ArtifactRow {
   readonly at: number;
 }
 
-/** Everything one flush writes, in one transaction. */
+/**
+ * Everything one flush writes, in one transaction. The backend also derives, in that same
+ * transaction, the audit rows (`auditEntriesOf`, hash-chained) and the episodes
+ * (`episodesOf`) of what it writes, so neither can disagree with the log.
+ */
 export interface Batch {
   /** New runs, or new facts about existing ones (phase, plan version). */
   readonly runs: ReadonlyArray<
@@ -196,6 +203,16 @@ export interface Store {
   /** Every request of a run, answered or not, oldest first. */
   requests(runId: string): Promise<RequestRow[]>;
   artifacts(runId: string): Promise<ArtifactRow[]>;
+
+  /** The audit trail, oldest first: every row, or one run's. */
+  audit(query?: { readonly runId?: string }): Promise<AuditRow[]>;
+  /** Checks the whole hash chain of the audit trail. */
+  verifyAudit(): Promise<AuditVerification>;
+  /**
+   * Episodes matching words of `text`, most relevant first; any text is safe (it is never
+   * parsed as a query language).
+   */
+  searchEpisodes(text: string, options?: { readonly limit?: number }): Promise<Episode[]>;
 
   /** Stores a command for the run's owner (another process, or the next resume). */
   addCommand(runId: string, command: Json, at: number): Promise<number>;

@@ -6,10 +6,11 @@ import type { AnyStateMachine } from 'xstate';
 import { stepMachine } from '../../machines/step.machine.js';
 import { supervisorMachine } from '../../machines/supervisor.machine.js';
 import { taskMachine } from '../../machines/task.machine.js';
+import { workerMachine } from '../../machines/worker.machine.js';
 import { machineDocument, toStudioConfig } from './state-chart.js';
 
 export interface DiagramEntry {
-  readonly name: 'supervisor' | 'task' | 'step';
+  readonly name: 'supervisor' | 'task' | 'step' | 'worker';
   readonly machine: AnyStateMachine;
   readonly title: string;
   readonly summary: string;
@@ -36,6 +37,13 @@ export const DIAGRAMS: readonly DiagramEntry[] = [
     title: 'Step machine (one per plan step)',
     summary:
       'A step: `pending` until its dependencies succeed and the task grants a slot, `awaitingConfirmation` when its tier needs a human (or after a crash interrupted a non-idempotent attempt), `running` its action (`awaitingInput` while the action waits for an answer), `retrying` between attempts, `interrupted` while a human holds it, and settled as `succeeded`, `failed`, `skipped` or `cancelled`. A human `retry` puts a failed or cancelled step back to `pending`.',
+  },
+  {
+    name: 'worker',
+    machine: workerMachine,
+    title: 'Worker machine (one per fan-out target × repeat)',
+    summary:
+      'A fan-out worker: `queued` until the fan-out grants it a slot, `running` its model call (bounded by a deadline), and settled as `completed`, `failed` or `cancelled`; `interrupted` while a human holds it. `resume` and `retry` put it back to `queued` for a new attempt and archive the old one; an attempt lost in a crash is archived and queued again.',
   },
 ];
 

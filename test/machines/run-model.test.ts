@@ -12,6 +12,7 @@ import { getAdjacencyMap, getShortestPaths } from 'xstate/graph';
 import { ATTEMPT_INTERRUPTED, type TaskInput } from '../../machines/protocol.js';
 import { stepMachine } from '../../machines/step.machine.js';
 import { taskMachine } from '../../machines/task.machine.js';
+import type { Budget } from '../../src/model/budget.js';
 import { parsePlan } from '../../src/model/parse-plan.js';
 import { type PlanInput, type Step, type StepInput, StepSchema } from '../../src/model/plan.js';
 import { coverageOf, formatCoverage } from '../support/coverage-report.js';
@@ -35,6 +36,8 @@ interface Scenario {
   readonly llmPlan?: PlanInput;
   /** What `replanRun` returns: one that fits, one that does not. */
   readonly replan?: { readonly fits: StepInput[]; readonly misfit: StepInput[] };
+  /** The limits `budget.extended` brings (none: the same limits). */
+  readonly extend?: Budget;
 }
 
 const note = (id: string, extra: Partial<StepInput> = {}): StepInput => ({
@@ -106,6 +109,15 @@ const scenarios: Scenario[] = [
     replan: { fits: [note('a2', { replaces: 'a' })], misfit: [note('a2', { replaces: 'd' })] },
   },
   {
+    name: 'a run that pauses at its step limit and is extended',
+    events: 'outcomes',
+    input: input(
+      { steps: [custom('a'), custom('b'), note('c', { dependsOn: ['a'] })] },
+      { stepsPerRun: 2, budget: { maxSteps: 1 } },
+    ),
+    extend: { maxSteps: 3 },
+  },
+  {
     name: 'a goal planned by the model and approved',
     events: 'all',
     input: input(undefined, { requireApproval: true }),
@@ -153,9 +165,11 @@ function eventsFor(scenario: Scenario) {
         break;
       case 'running':
         events.push(
-          { type: 'budget.exhausted', detail: 'maxTokens reached', at },
+          { type: 'budget.exhausted', limit: 'maxTokens', detail: 'maxTokens reached', at },
           { type: 'run.resumed', at },
         );
+        // Raising the limits of a run that is not paused.
+        if (scenario.extend) events.push({ type: 'budget.extended', budget: scenario.extend, at });
         break;
       case 'replanning':
         if (scenario.replan) {
@@ -171,7 +185,12 @@ function eventsFor(scenario: Scenario) {
         });
         break;
       case 'paused':
-        events.push({ type: 'budget.extended', by: 'ann', at });
+        events.push({
+          type: 'budget.extended',
+          by: 'ann',
+          ...(scenario.extend ? { budget: scenario.extend } : {}),
+          at,
+        });
         break;
     }
     for (const [stepId, step] of Object.entries(world.steps)) {
@@ -307,6 +326,12 @@ function checkInvariants(world: WorldSnapshot): void {
   check(
     holding.length === context.started.length && holding.every((id) => context.started.includes(id)),
     () => `steps holding a slot ${JSON.stringify(holding)} != started ${JSON.stringify(context.started)}`,
+  );
+  // A step limit is never passed.
+  const maxSteps = context.budget.maxSteps;
+  check(
+    maxSteps === undefined || context.stepsStarted <= maxSteps,
+    () => `${context.stepsStarted} steps started under maxSteps ${maxSteps}`,
   );
   // Counts mirror the steps.
   for (const state of ['succeeded', 'failed', 'skipped', 'cancelled'] as const) {

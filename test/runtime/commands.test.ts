@@ -63,12 +63,14 @@ describe('the plan gate', () => {
     expect(pending.approvals).toEqual([
       {
         runId: run.id,
+        kind: 'plan',
         goal: 'approve me',
         reason: 'plan waits for approval',
         steps: [
           { id: 'a', title: 'a', kind: 'note', tier: 'read', dependsOn: [] },
           { id: 'b', title: 'b', kind: 'note', tier: 'read', dependsOn: ['a'] },
         ],
+        summary: 'Plan: approve me (2 steps)\n  1. a [note]\n  2. b [note] after 1',
       },
     ]);
 
@@ -521,14 +523,19 @@ describe('createSupervisor options', () => {
       mentions: ['concurrency', 'run'],
     },
     {
-      name: 'an option not available yet (llm)',
-      options: { llm: { model: 'gpt' } },
-      mentions: ['"llm"', 'not available'],
+      name: 'an llm endpoint that is not a URL',
+      options: { llm: { baseURL: 'localhost:11434', model: 'llama3.2' } },
+      mentions: ['llm.baseURL'],
     },
     {
-      name: 'an option not available yet (budget)',
-      options: { budget: { maxSteps: 2 } },
-      mentions: ['"budget"', 'not available'],
+      name: 'an llm without a model',
+      options: { llm: { baseURL: 'http://127.0.0.1:9/v1', apiKey: 'local' } },
+      mentions: ['llm', 'TASKVISOR_MODEL'],
+    },
+    {
+      name: 'a budget of zero steps',
+      options: { budget: { maxSteps: 0 } },
+      mentions: ['budget.maxSteps'],
     },
     { name: 'an unknown durability', options: { durability: 'max' }, mentions: ['durability'] },
     {

@@ -774,5 +774,231 @@ export function describeStoreConformance(name: string, open: () => Promise<Store
         expect((await store.pendingCommands()).map((row) => row.id)).toEqual([second]);
       });
     });
+
+    describe('audit trail', () => {
+      it('derives hash-chained rows from what a commit writes, in the same transaction', async () => {
+        await store.commit(createRun('r1'));
+        await store.commit(
+          batch({
+            events: [
+              {
+                type: 'approval.resolved',
+                at: 2,
+                runId: 'r1',
+                kind: 'plan',
+                approved: true,
+                decision: 'approve',
+                by: 'ann',
+              },
+              {
+                type: 'step.transition',
+                at: 3,
+                runId: 'r1',
+                stepId: 'a',
+                from: 'pending',
+                to: 'running',
+                attempt: 1,
+              },
+              {
+                type: 'step.transition',
+                at: 5,
+                runId: 'r1',
+                stepId: 'a',
+                from: 'running',
+                to: 'succeeded',
+                attempt: 1,
+              },
+              logEvent('r1', 'not audited'),
+            ],
+            attempts: [
+              {
+                runId: 'r1',
+                stepId: 'a',
+                attempt: 1,
+                idempotencyKey: 'r1/a',
+                status: 'succeeded',
+                startedAt: 3,
+                endedAt: 5,
+                output: 1,
+              },
+            ],
+            artifacts: [
+              {
+                runId: 'r1',
+                stepId: 'a',
+                kind: 'shell',
+                name: 'git',
+                body: { command: 'git', exitCode: 0, durationMs: 2 },
+                at: 4,
+              },
+            ],
+            fences: { r1: 1 },
+          }),
+        );
+        const rows = await store.audit({ runId: 'r1' });
+        expect(rows.map((row) => [row.id, row.action, row.stepId ?? null, row.by ?? null])).toEqual([
+          [1, 'run.created', null, null],
+          [2, 'plan.approved', null, 'ann'],
+          [3, 'step.started', 'a', null],
+          [4, 'shell.exited', 'a', null],
+          [5, 'attempt.succeeded', 'a', null],
+          [6, 'step.succeeded', 'a', null],
+        ]);
+        expect(rows[3]?.details).toEqual({ command: 'git', exitCode: 0, durationMs: 2 });
+        expect(rows[4]?.details).toEqual({ attempt: 1, idempotencyKey: 'r1/a', durationMs: 2 });
+        expect(rows[0]?.prevHash).toBe('0'.repeat(64));
+        rows.slice(1).forEach((row, index) => expect(row.prevHash).toBe(rows[index]!.hash));
+        expect(await store.verifyAudit()).toEqual({ ok: true, rows: 6 });
+      });
+
+      it('writes no audit row of a batch that fails, and the chain goes on intact', async () => {
+        await store.commit(createRun('r1'));
+        const failing = batch({
+          runs: [{ type: 'insert', row: runRow('r1', 2), lease: lease(ALICE, 2 + TTL) }],
+          events: [
+            {
+              type: 'approval.resolved',
+              at: 2,
+              runId: 'r1',
+              kind: 'plan',
+              approved: true,
+              decision: 'approve',
+              by: 'eve',
+            },
+          ],
+          fences: { r1: 1 },
+        });
+        await expect(store.commit(failing)).rejects.toThrow();
+        expect((await store.audit()).map((row) => row.action)).toEqual(['run.created']);
+        await store.commit(
+          batch({
+            events: [
+              { type: 'control.applied', at: 3, runId: 'r1', stepId: 'a', action: 'cancel', by: 'bob' },
+            ],
+            fences: { r1: 1 },
+          }),
+        );
+        expect((await store.audit()).map((row) => [row.id, row.action])).toEqual([
+          [1, 'run.created'],
+          [2, 'control.cancel'],
+        ]);
+        expect(await store.verifyAudit()).toEqual({ ok: true, rows: 2 });
+      });
+
+      it("does not audit a stale writer's dropped writes", async () => {
+        await store.commit(createRun('taken', { claim: ALICE }));
+        await store.commit(createRun('kept', { claim: ALICE }));
+        await store.acquireLease('taken', BOB, { now: 1000 + TTL + 1, ttlMs: TTL });
+        await store.commit(
+          batch({
+            events: [
+              { type: 'run.transition', at: 9, runId: 'taken', from: 'running', to: 'cancelled' },
+              { type: 'run.transition', at: 9, runId: 'kept', from: 'running', to: 'completed' },
+            ],
+            fences: { taken: 1, kept: 1 },
+          }),
+        );
+        expect((await store.audit({ runId: 'taken' })).map((row) => row.action)).toEqual(['run.created']);
+        expect((await store.audit({ runId: 'kept' })).map((row) => row.action)).toEqual([
+          'run.created',
+          'run.completed',
+        ]);
+      });
+
+      it('audits budget decisions, including budget event types added later', async () => {
+        await store.commit(createRun('r1'));
+        await store.commit(
+          batch({
+            events: [
+              {
+                type: 'budget.exceeded',
+                at: 2,
+                runId: 'r1',
+                limit: 'maxCostUsd',
+                detail: 'spent $1.20 of $1.00',
+              },
+              { type: 'budget.extended', at: 3, runId: 'r1', by: 'ann', budget: { maxCostUsd: 5 } } as never,
+              {
+                type: 'approval.resolved',
+                at: 4,
+                runId: 'r1',
+                kind: 'budget',
+                approved: true,
+                decision: 'extend',
+                by: 'bob',
+                budget: { maxCostUsd: 10 },
+              } as never,
+            ],
+            fences: { r1: 1 },
+          }),
+        );
+        const rows = await store.audit({ runId: 'r1' });
+        expect(rows.slice(1).map((row) => [row.action, row.by ?? null, row.details])).toEqual([
+          ['budget.exceeded', null, { limit: 'maxCostUsd', detail: 'spent $1.20 of $1.00' }],
+          ['budget.extended', 'ann', { budget: { maxCostUsd: 5 } }],
+          ['budget.extended', 'bob', { decision: 'extend', budget: { maxCostUsd: 10 } }],
+        ]);
+      });
+    });
+
+    describe('episodes', () => {
+      it('remembers delegation outcomes and ended runs, searchable by any text', async () => {
+        await store.commit(createRun('r1'));
+        await store.commit(
+          batch({
+            artifacts: [
+              {
+                runId: 'r1',
+                stepId: 'a',
+                kind: 'delegation',
+                name: 'coder',
+                body: {
+                  agent: 'coder',
+                  agentKind: 'cli',
+                  round: 1,
+                  outcome: 'failed',
+                  spec: 'Upgrade the parser',
+                  durationMs: 4,
+                  error: { message: 'tests failed' },
+                },
+                at: 5,
+              },
+            ],
+            events: [
+              {
+                type: 'step.transition',
+                at: 6,
+                runId: 'r1',
+                stepId: 'a',
+                from: 'running',
+                to: 'failed',
+                attempt: 1,
+                error: { message: 'tests failed' },
+              },
+              {
+                type: 'run.transition',
+                at: 7,
+                runId: 'r1',
+                from: 'running',
+                to: 'failed',
+                reason: 'not every step succeeded',
+              },
+            ],
+            fences: { r1: 1 },
+          }),
+        );
+        const parser = await store.searchEpisodes('parser');
+        expect(parser.map((episode) => [episode.kind, episode.title])).toEqual([
+          ['delegation', 'Delegated to coder, failed: Upgrade the parser'],
+        ]);
+        const runs = await store.searchEpisodes('goal r1');
+        expect(runs[0]).toMatchObject({ kind: 'run', runId: 'r1', title: 'Run failed: goal of r1', at: 7 });
+        expect(runs[0]?.text).toContain('- a (note) failed: tests failed');
+        expect(runs[0]?.text).toContain('- b (note) pending');
+        expect(await store.searchEpisodes('"parser AND (')).toHaveLength(1);
+        expect(await store.searchEpisodes('')).toEqual([]);
+        expect(await store.searchEpisodes('parser', { limit: 1 })).toHaveLength(1);
+      });
+    });
   });
 }

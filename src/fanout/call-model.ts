@@ -1,0 +1,162 @@
+/**
+ * The `callModel` actor the worker machine invokes: one chat call to the worker's target,
+ * aborted when the worker leaves `running` (interrupt, cancel, fan-out stopped) or when its
+ * deadline passes on the injected clock (`WORKER_TIMEOUT`). Resolves with the answer's text
+ * and usage priced in dollars; rejects with a JSON `CallModelError`.
+ */
+import { fromPromise } from 'xstate';
+import {
+  type CallModelError,
+  type CallModelInput,
+  type CallModelOutput,
+  NO_WORKER_USAGE,
+  type WorkerUsage,
+} from '../../machines/worker.machine.js';
+import { ATTEMPT_INTERRUPTED } from '../../machines/protocol.js';
+import type { Clock } from '../clock.js';
+import { isTaskvisorError, quote, TaskvisorError } from '../errors.js';
+import type { ChatMessage, ChatRequest, ChatResult, TokenUsage } from '../llm/chat.js';
+import { costOf, type Prices } from '../llm/prices.js';
+import type { TargetSpec } from './labels.js';
+
+/** What a fan-out needs of a model client: `LlmClient` fits. */
+export interface FanoutClient {
+  chat(request: ChatRequest): Promise<ChatResult>;
+}
+
+/** One model call's usage, reported as soon as the answer arrives. */
+export interface FanoutUsageReport extends WorkerUsage {
+  /** The worker label, or `reduce` for the reducer. */
+  readonly label: string;
+  readonly model: string;
+  readonly role: 'worker' | 'reducer';
+}
+
+/** Target `options` a fan-out understands; anything else is rejected when the fan-out starts. */
+const TARGET_OPTIONS = ['system', 'temperature', 'maxTokens'] as const;
+
+/** The chat request of a worker: the target's optional system message, then the prompt. */
+export function workerRequest(prompt: string, target: TargetSpec): Omit<ChatRequest, 'signal'> {
+  const options = target.options ?? {};
+  for (const key of Object.keys(options)) {
+    if (!(TARGET_OPTIONS as readonly string[]).includes(key)) {
+      throw new TaskvisorError(
+        'INVALID_OPTION',
+        `Unknown fan-out target option ${quote(key)} for model ${quote(target.model)}; ` +
+          `supported options are ${TARGET_OPTIONS.map((name) => quote(name)).join(', ')}`,
+        { option: `options.${key}` },
+      );
+    }
+  }
+  const { system, temperature, maxTokens } = options;
+  const expect = (name: string, value: unknown, type: 'string' | 'number') => {
+    if (value !== undefined && typeof value !== type) {
+      throw new TaskvisorError(
+        'INVALID_OPTION',
+        `Expected fan-out target option \`${name}\` to be a ${type}, got ${quote(value)} (model ${quote(target.model)})`,
+        { option: `options.${name}` },
+      );
+    }
+  };
+  expect('system', system, 'string');
+  expect('temperature', temperature, 'number');
+  expect('maxTokens', maxTokens, 'number');
+  const messages: ChatMessage[] = [];
+  if (typeof system === 'string') messages.push({ role: 'system', content: system });
+  messages.push({ role: 'user', content: prompt });
+  return {
+    model: target.model,
+    messages,
+    ...(typeof temperature === 'number' ? { temperature } : {}),
+    ...(typeof maxTokens === 'number' ? { maxTokens } : {}),
+  };
+}
+
+/** Tokens priced in dollars. */
+export function pricedUsage(usage: TokenUsage, model: string, prices: Prices): WorkerUsage {
+  return {
+    inputTokens: usage.inputTokens,
+    outputTokens: usage.outputTokens,
+    costUsd: costOf(usage, model, prices).costUsd,
+  };
+}
+
+export interface CallModelDeps {
+  readonly clock: Clock;
+  readonly prices: Prices;
+  /** The request for a target (see `workerRequest`). */
+  readonly requestFor: (targetIndex: number) => Omit<ChatRequest, 'signal'>;
+  readonly clientFor: (targetIndex: number) => FanoutClient;
+  /** Attempts in flight when the last process stopped, as `label#attempt`: they reject at once. */
+  readonly lostAttempts: Set<string>;
+  readonly onUsage?: (report: FanoutUsageReport) => void;
+}
+
+export function lostAttemptKey(label: string, attempt: number): string {
+  return `${label}#${attempt}`;
+}
+
+function failure(error: unknown, at: number, usage: WorkerUsage = NO_WORKER_USAGE): CallModelError {
+  if (isTaskvisorError(error)) {
+    const retryable =
+      typeof error.details.retryable === 'boolean' ? error.details.retryable : error.code !== 'ABORTED';
+    return { message: error.message, code: error.code, retryable, at, usage };
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return { message, code: 'LLM_ERROR', retryable: true, at, usage };
+}
+
+/** Rejects when `signal` aborts, so a client that ignores its signal cannot hold a worker. */
+function whenAborted(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    else signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
+}
+
+export function createCallModel(deps: CallModelDeps) {
+  return fromPromise<CallModelOutput, CallModelInput>(async ({ input, signal }) => {
+    const { clock } = deps;
+    if (deps.lostAttempts.delete(lostAttemptKey(input.label, input.attempt))) {
+      throw {
+        message: `attempt ${input.attempt} of ${input.label} was running when the process stopped; it runs again`,
+        code: ATTEMPT_INTERRUPTED,
+        retryable: true,
+        at: clock.now(),
+      } satisfies CallModelError;
+    }
+    const timeout = new AbortController();
+    const deadline = input.deadline;
+    const timer =
+      deadline === undefined
+        ? undefined
+        : clock.setTimeout(
+            () =>
+              timeout.abort(
+                new TaskvisorError(
+                  'WORKER_TIMEOUT',
+                  `fan-out worker ${quote(input.label)} timed out at its deadline (attempt ${input.attempt}); ` +
+                    'retry it, or give the fan-out a longer workerTimeoutMs',
+                  { label: input.label, deadline, retryable: true },
+                ),
+              ),
+            Math.max(0, deadline - clock.now()),
+          );
+    const combined = AbortSignal.any([signal, timeout.signal]);
+    try {
+      const request = { ...deps.requestFor(input.targetIndex), signal: combined };
+      const result = await Promise.race([
+        deps.clientFor(input.targetIndex).chat(request),
+        whenAborted(combined),
+      ]);
+      const usage = pricedUsage(result.usage, input.model, deps.prices);
+      deps.onUsage?.({ label: input.label, model: input.model, role: 'worker', ...usage });
+      return { text: result.text, usage, at: clock.now() };
+    } catch (error) {
+      if (timeout.signal.aborted) throw failure(timeout.signal.reason, clock.now());
+      throw failure(error, clock.now());
+    } finally {
+      if (timer !== undefined) clock.clearTimeout(timer);
+    }
+  });
+}
