@@ -1,0 +1,47 @@
+/** What the commands that drive runs (run, resume, fanout) share: exit codes, Ctrl-C, the inspector's hold. */
+import type { RunView } from '../../model/views.js';
+import type { Io } from '../io.js';
+import { EXIT_OK, EXIT_RUN_FAILED } from '../exit-codes.js';
+import type { InspectorRelay } from '../inspector.js';
+
+/** 0 when every run completed, 1 when one failed or was cancelled. */
+export function exitCodeForViews(views: readonly RunView[]): number {
+  return views.every((view) => view.phase === 'completed') ? EXIT_OK : EXIT_RUN_FAILED;
+}
+
+/**
+ * On Ctrl-C (or SIGTERM) the supervisor is closed cleanly: its runs stay unfinished and
+ * resume later. Exits 130.
+ */
+export function onInterrupt(stop: () => Promise<void>): { dispose(): void } {
+  let stopping = false;
+  const handler = () => {
+    if (stopping) return;
+    stopping = true;
+    void stop().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', handler);
+  process.once('SIGTERM', handler);
+  return {
+    dispose: () => {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    },
+  };
+}
+
+/**
+ * After the runs ended, a terminal user still has the inspector page to look at: keep
+ * the relay serving until Ctrl-C. Elsewhere (a pipe, a log file, --json) stop at once.
+ */
+export async function holdInspector(
+  inspector: InspectorRelay | undefined,
+  io: Io,
+  flags: { readonly json?: boolean },
+): Promise<void> {
+  if (!inspector || flags.json || !io.stdout.isTTY) return;
+  io.stdout.write(`the inspector keeps serving at ${inspector.url}; press Ctrl-C to exit\n`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+  });
+}

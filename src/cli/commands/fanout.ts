@@ -1,0 +1,91 @@
+/**
+ * `taskvisor fanout "<prompt>" --target <model> …`: one prompt to several model targets,
+ * optionally repeated and reduced, followed to the end like `run`.
+ */
+import { ReduceModeSchema } from '../../model/action.js';
+import { didYouMean } from '../../model/suggest.js';
+import type { RunHandle } from '../../runtime/runtime.js';
+import type { Supervisor } from '../../supervisor.js';
+import { chooseDisplay } from '../display.js';
+import { type Io, printJson, printLine } from '../io.js';
+import { CliError } from '../exit-codes.js';
+import { followRuns } from '../follow.js';
+import { commandHint } from '../hints.js';
+import { closeQuietly, type DriveFlags, openSupervisor } from '../open-supervisor.js';
+import { exitCodeForViews, onInterrupt } from './drive.js';
+
+export interface FanoutFlags extends DriveFlags {
+  readonly target: readonly string[];
+  readonly repeat?: number;
+  readonly reduce?: string;
+  readonly reduceTarget?: string;
+}
+
+interface FanoutRequest {
+  readonly prompt: string;
+  readonly targets: string[];
+  readonly repeat?: number;
+  readonly reduce?: { readonly mode: string; readonly target?: string };
+}
+
+type WithFanout = Supervisor & { fanout?: (request: FanoutRequest) => Promise<RunHandle> };
+
+export async function fanoutCommand(prompt: string, flags: FanoutFlags, io: Io): Promise<number> {
+  if (flags.target.length === 0) {
+    throw new CliError(
+      'fanout needs at least one --target <model>, e.g. --target gpt-4o-mini --target llama3.2.',
+    );
+  }
+  if (flags.reduce !== undefined && !ReduceModeSchema.safeParse(flags.reduce).success) {
+    throw new CliError(
+      `--reduce ${JSON.stringify(flags.reduce)} is not a reduce mode${didYouMean(flags.reduce, ReduceModeSchema.options)}; modes are ${ReduceModeSchema.options.join(', ')}.`,
+    );
+  }
+  if (flags.reduceTarget !== undefined && flags.reduce === undefined) {
+    throw new CliError('--reduce-target needs --reduce <mode>.');
+  }
+  const hint = commandHint(flags.db);
+  const display = await chooseDisplay(io, { json: flags.json, hint, severalRuns: false });
+  let sv: WithFanout | undefined;
+  try {
+    sv = (await openSupervisor(flags, {
+      drive: flags,
+      console: (text) => display.display.note(text),
+    })) as WithFanout;
+    if (typeof sv.fanout !== 'function') {
+      throw new CliError(
+        'fanout is not available yet in this version of taskvisor (the supervisor has no fanout()); use a plan with model steps instead.',
+      );
+    }
+    const handle = await sv.fanout({
+      prompt,
+      targets: [...flags.target],
+      ...(flags.repeat !== undefined ? { repeat: flags.repeat } : {}),
+      ...(flags.reduce !== undefined
+        ? { reduce: { mode: flags.reduce, ...(flags.reduceTarget ? { target: flags.reduceTarget } : {}) } }
+        : {}),
+    });
+    if (!flags.json) printLine(io, `run ${handle.id}`);
+    const supervisor = sv;
+    const interrupted = onInterrupt(async () => {
+      display.stop();
+      await closeQuietly(supervisor);
+      io.stderr.write(
+        `\ntaskvisor: stopped; run ${handle.id} resumes with ${hint(`resume ${handle.id}`)}.\n`,
+      );
+    });
+    try {
+      const views = await followRuns(supervisor, [handle.id], display.display, handle.done);
+      if (flags.json) printJson(io, views[0]);
+      return exitCodeForViews(views);
+    } catch (error) {
+      display.stop();
+      throw error;
+    } finally {
+      interrupted.dispose();
+    }
+  } finally {
+    display.stop();
+    await closeQuietly(sv);
+  }
+}

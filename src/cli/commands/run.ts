@@ -1,0 +1,129 @@
+/**
+ * `taskvisor run <plan.json | "goal">`: starts a run and follows it to the end; with
+ * `--detach`, hands it to a background process and prints its id.
+ */
+import path from 'node:path';
+import type { RunHandle } from '../../runtime/runtime.js';
+import type { Supervisor } from '../../supervisor.js';
+import { detachRun, reportToStarter } from '../detach.js';
+import { chooseDisplay } from '../display.js';
+import { errorLine, exitCodeOf } from '../exit-codes.js';
+import { followRuns } from '../follow.js';
+import { commandHint } from '../hints.js';
+import { type InspectorRelay, startInspector } from '../inspector.js';
+import { type Io, printJson, printLine } from '../io.js';
+import { loadRunTarget } from '../load-plan.js';
+import { closeQuietly, dbPathOf, type DriveFlags, openSupervisor } from '../open-supervisor.js';
+import { exitCodeForViews, holdInspector, onInterrupt } from './drive.js';
+
+export interface RunFlags extends DriveFlags {
+  readonly detach?: boolean;
+  readonly requireApproval?: boolean;
+  readonly goal?: string;
+  readonly inspect?: boolean;
+  readonly inspectPort: number;
+  readonly open: boolean;
+  /** Set in the background process of `--detach`: the run id to use. */
+  readonly detachedRunId?: string;
+}
+
+export async function runCommand(
+  target: string,
+  flags: RunFlags,
+  io: Io,
+  argv: readonly string[],
+): Promise<number> {
+  const runTarget = loadRunTarget(target);
+  const hint = commandHint(flags.db);
+  if (flags.detach) {
+    const started = await detachRun(argv, dbPathOf(flags));
+    if (flags.json) printJson(io, { runId: started.runId });
+    else {
+      printLine(io, `run ${started.runId}`);
+      printLine(
+        io,
+        `  in the background (pid ${started.pid}), logging to ${path.relative(process.cwd(), started.log)}`,
+      );
+      if (started.inspectUrl) printLine(io, `  Stately inspector: open ${started.inspectUrl}`);
+      printLine(io, `  follow it: ${hint(`watch ${started.runId}`)}`);
+    }
+    return 0;
+  }
+
+  const detached = flags.detachedRunId !== undefined;
+  const display = await chooseDisplay(io, { json: flags.json, hint, severalRuns: false });
+  let inspector: InspectorRelay | undefined;
+  let sv: Supervisor | undefined;
+  let handle: RunHandle;
+  try {
+    if (flags.inspect) {
+      inspector = await startInspector({
+        port: flags.inspectPort,
+        open: flags.open && !detached && Boolean(io.stdout.isTTY),
+      });
+    }
+    sv = await openSupervisor(flags, {
+      drive: flags,
+      console: (text) => display.display.note(text),
+      ...(inspector ? { inspect: inspector.inspect } : {}),
+      ...(flags.detachedRunId ? { runId: flags.detachedRunId } : {}),
+    });
+    const requireApproval = flags.requireApproval ? { requireApproval: true } : {};
+    handle = await sv.start(
+      runTarget.kind === 'plan'
+        ? {
+            plan: runTarget.plan,
+            goal: flags.goal ?? runTarget.plan.goal ?? `Run ${path.basename(runTarget.file)}`,
+            ...requireApproval,
+          }
+        : { goal: runTarget.goal, ...requireApproval },
+    );
+  } catch (error) {
+    display.stop();
+    if (detached) {
+      const message = errorLine(error).replace(/^taskvisor: /, '');
+      reportToStarter({ type: 'failed', message, exitCode: exitCodeOf(error) });
+    }
+    await closeQuietly(sv);
+    inspector?.stop();
+    throw error;
+  }
+  if (detached) {
+    reportToStarter({
+      type: 'started',
+      runId: handle.id,
+      ...(inspector ? { inspectUrl: inspector.url } : {}),
+    });
+  }
+
+  const supervisor = sv;
+  const runId = handle.id;
+  if (!flags.json) {
+    printLine(io, `run ${runId}`);
+    if (inspector) {
+      printLine(io, `Stately inspector: open ${inspector.url} (the page embeds https://stately.ai/inspect)`);
+    }
+  }
+  const interrupted = onInterrupt(async () => {
+    display.stop();
+    await closeQuietly(supervisor);
+    inspector?.stop();
+    io.stderr.write(
+      `\ntaskvisor: stopped; run ${runId} is unfinished and resumes with ${hint(`resume ${runId}`)} (or ${hint(`cancel ${runId}`)}).\n`,
+    );
+  });
+  try {
+    const [view] = await followRuns(supervisor, [runId], display.display, handle.done);
+    interrupted.dispose();
+    if (flags.json) printJson(io, view);
+    await holdInspector(inspector, io, flags);
+    return exitCodeForViews([view!]);
+  } catch (error) {
+    display.stop();
+    throw error;
+  } finally {
+    interrupted.dispose();
+    await closeQuietly(supervisor);
+    inspector?.stop();
+  }
+}

@@ -1,0 +1,151 @@
+/**
+ * Commands from a second process: `approve`, `reject`, `answer`, `cancel` and `control`
+ * reach a `run` in progress (the approval within 250 ms, measured from the moment the
+ * command was stored to the moment the running process prints the transition), and with
+ * nothing running they are stored and applied by the next `resume`.
+ */
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { EXAMPLES, start, tempDir, tv } from './cli.js';
+
+const temp = tempDir('cross');
+const cwd = temp.dir;
+afterAll(() => temp.remove());
+
+const HELLO = path.join(EXAMPLES, 'hello.json');
+const ACTIONS = path.join(EXAMPLES, 'actions.mjs');
+
+function runIdOf(line: string): string {
+  return /^run (\S+)$/.exec(line)![1]!;
+}
+
+/** When the command was stored (by the second process) and applied (by the first). */
+function commandTimes(db: string): { createdAt: number; appliedAt: number } {
+  const conn = new Database(db, { readonly: true });
+  try {
+    const row = conn
+      .prepare('SELECT created_at, applied_at FROM commands ORDER BY id DESC LIMIT 1')
+      .get() as {
+      created_at: number;
+      applied_at: number;
+    };
+    return { createdAt: row.created_at, appliedAt: row.applied_at };
+  } finally {
+    conn.close();
+  }
+}
+
+describe.concurrent('commands from a second process', () => {
+  it('approve reaches the running process within 250 ms', async () => {
+    const db = path.join(cwd, 'approve.db');
+    const first = start(['run', HELLO, '--db', db, '--require-approval'], { cwd });
+    const runId = runIdOf((await first.line(/^run run_/)).line);
+    await first.line('waiting: plan waits for approval');
+
+    const second = await tv(['approve', runId, '--db', db], { cwd });
+    expect(second.stderr).toBe('');
+    expect(second.code).toBe(0);
+    expect(second.stdout).toContain(`approved the plan of run ${runId}`);
+    expect(second.stdout).toMatch(/the process driving run \S+ \(pid \d+\) applies it within 100 ms/);
+
+    const seen = await first.line(`run ${runId}: awaitingApproval -> running`);
+    const exit = await first.exited;
+    expect(exit.code).toBe(0);
+    const { createdAt, appliedAt } = commandTimes(db);
+    const applied = appliedAt - createdAt;
+    const printed = seen.at - createdAt;
+    console.log(
+      `approve latency: stored -> applied ${applied} ms; stored -> printed by the running process ${printed} ms`,
+    );
+    expect(applied).toBeLessThanOrEqual(250);
+    expect(printed).toBeLessThanOrEqual(250);
+  });
+
+  it('reject ends the run: the running process exits 1', async () => {
+    const db = path.join(cwd, 'reject.db');
+    const first = start(['run', HELLO, '--db', db, '--require-approval'], { cwd });
+    const runId = runIdOf((await first.line(/^run run_/)).line);
+    await first.line('waiting: plan waits for approval');
+    const second = await tv(['reject', runId, '--reason', 'not today', '--db', db], { cwd });
+    expect(second.code).toBe(0);
+    const exit = await first.exited;
+    expect(exit.code).toBe(1);
+    expect(exit.stdout).toContain('plan: reject');
+    expect(exit.stdout).toMatch(new RegExp(`^run ${runId} (cancelled|failed) in`, 'm'));
+  });
+
+  it('answer replies to the question a step asked', async () => {
+    const db = path.join(cwd, 'answer.db');
+    const first = start(['run', path.join(EXAMPLES, 'ask.json'), '--db', db, '--config', ACTIONS], { cwd });
+    const asked = await first.line(/^waiting: step decide asks: /);
+    expect(asked.line).toContain('Plan: ship it on Friday. Go ahead? [yes = Go ahead, no = Wait]');
+    const requestId = / answer (\S+) --option/.exec(asked.line)![1]!;
+    const wrong = await tv(['answer', requestId, '--option', 'maybe', '--db', db], { cwd });
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain('its options are yes (Go ahead), no (Wait)');
+    const second = await tv(['answer', requestId, '--option', 'yes', '--db', db], { cwd });
+    expect(second.code).toBe(0);
+    const exit = await first.exited;
+    expect(exit.code).toBe(0);
+    expect(exit.stdout).toContain('  decide: yes');
+  });
+
+  it('cancel stops a run in progress: its in-flight step is aborted and the process exits 1', async () => {
+    const db = path.join(cwd, 'cancel.db');
+    const slow = path.join(cwd, 'slow.json');
+    writeFileSync(
+      slow,
+      JSON.stringify({ goal: 'slow', steps: [{ id: 'w', action: { kind: 'wait', ms: 60_000 } }] }),
+    );
+    const first = start(['run', slow, '--db', db, '--config', ACTIONS], { cwd });
+    const runId = runIdOf((await first.line(/^run run_/)).line);
+    await first.line('step w: pending -> running');
+    const second = await tv(['cancel', runId, '--reason', 'enough', '--db', db], { cwd });
+    expect(second.code).toBe(0);
+    const exit = await first.exited;
+    expect(exit.code).toBe(1);
+    expect(exit.stdout).toMatch(new RegExp(`^run ${runId}: running -> cancelled`, 'm'));
+  });
+
+  it('control interrupts a step and then cancels it', async () => {
+    const db = path.join(cwd, 'control.db');
+    const slow = path.join(cwd, 'slow-control.json');
+    writeFileSync(
+      slow,
+      JSON.stringify({ goal: 'slow', steps: [{ id: 'w', action: { kind: 'wait', ms: 60_000 } }] }),
+    );
+    const first = start(['run', slow, '--db', db, '--config', ACTIONS], { cwd });
+    const runId = runIdOf((await first.line(/^run run_/)).line);
+    await first.line('step w: pending -> running');
+    expect((await tv(['control', runId, 'w', 'interrupt', '--db', db], { cwd })).code).toBe(0);
+    await first.line('step w: running -> interrupted');
+    await first.line(`waiting: step w is interrupted: taskvisor control ${runId} w resume`);
+    expect((await tv(['control', runId, 'w', 'cancel', '--db', db], { cwd })).code).toBe(0);
+    const exit = await first.exited;
+    expect(exit.code).toBe(1);
+    expect(exit.stdout).toContain('step w: interrupted -> cancelled');
+  });
+
+  it('with nothing running, a command is stored and the next resume applies it', async () => {
+    const db = path.join(cwd, 'stored.db');
+    const first = start(['run', HELLO, '--db', db, '--require-approval'], { cwd });
+    const runId = runIdOf((await first.line(/^run run_/)).line);
+    await first.line('waiting: plan waits for approval');
+    first.process.kill('SIGKILL');
+    await first.exited;
+
+    const stored = await tv(['approve', runId, '--db', db], { cwd });
+    expect(stored.code).toBe(0);
+    expect(stored.stdout).toContain(`no process drives run ${runId} now: it applies when the run resumes`);
+    const show = await tv(['show', runId, '--db', db, '--json'], { cwd });
+    expect(JSON.parse(show.stdout)).toMatchObject({ phase: 'awaitingApproval' });
+
+    const resumed = await tv(['resume', runId, '--db', db], { cwd });
+    expect(resumed.stderr).toBe('');
+    expect(resumed.code).toBe(0);
+    expect(resumed.stdout).toContain(`run ${runId}: awaitingApproval -> running`);
+    expect(resumed.stdout).toMatch(new RegExp(`^run ${runId} completed in`, 'm'));
+  });
+});

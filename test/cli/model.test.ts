@@ -1,0 +1,68 @@
+/**
+ * The command line with a model: a goal in words is planned by the model and waits for
+ * `taskvisor approve`; `fanout` asks several targets. The model is a local
+ * OpenAI-compatible server, reached through OPENAI_BASE_URL as a user would configure it.
+ */
+import path from 'node:path';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { RunViewSchema } from '../../src/model/views.js';
+import { type OpenAiServer, startOpenAiServer } from '../support/openai-server.js';
+import { json, start, tempDir, tv } from './cli.js';
+
+const temp = tempDir('model');
+const cwd = temp.dir;
+let server: OpenAiServer;
+let env: Record<string, string>;
+
+beforeEach(async () => {
+  server = await startOpenAiServer({ models: ['plan-model'] });
+  env = { OPENAI_BASE_URL: server.baseURL, OPENAI_API_KEY: 'test', TASKVISOR_MODEL: 'plan-model' };
+});
+afterEach(() => server.close());
+afterAll(() => temp.remove());
+
+describe('with a model configured in the environment', () => {
+  it('run "<goal>" has the model plan it, waits for approval, and runs it once approved', async () => {
+    const db = path.join(cwd, 'plan.db');
+    server.script(
+      {
+        text: JSON.stringify({
+          steps: [
+            {
+              id: 'facts',
+              title: 'Collect facts',
+              action: { kind: 'research', query: 'Three facts about SQLite' },
+            },
+            { id: 'done', dependsOn: ['facts'], action: { kind: 'note', output: 'noted' } },
+          ],
+        }),
+      },
+      { text: 'SQLite is a single file.' },
+    );
+    const first = start(['run', 'Tell me about SQLite', '--db', db], { cwd, env });
+    const runId = /^run (\S+)$/.exec((await first.line(/^run run_/)).line)![1]!;
+    await first.line('waiting: plan waits for approval');
+    expect((await tv(['approve', runId, '--db', db], { cwd })).code).toBe(0);
+    const exit = await first.exited;
+    expect(exit.stderr).toBe('');
+    expect(exit.code).toBe(0);
+    expect(exit.stdout).toContain('facts: SQLite is a single file.');
+    expect(server.remaining).toBe(0);
+  });
+
+  it('fanout asks every target and prints the run', async () => {
+    const db = path.join(cwd, 'fanout.db');
+    server.script({ text: 'answer one' }, { text: 'answer two' });
+    const exit = await tv(
+      ['fanout', 'Name a colour', '--target', 'plan-model,plan-model', '--db', db, '--json'],
+      {
+        cwd,
+        env,
+      },
+    );
+    expect(exit.stderr).toBe('');
+    expect(exit.code).toBe(0);
+    const view = RunViewSchema.parse(json(exit));
+    expect(view.phase).toBe('completed');
+  });
+});
