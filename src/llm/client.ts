@@ -2,7 +2,8 @@
  * The model-API adapter: one `chat()` over the `openai` client (any OpenAI-compatible server),
  * with its own retries on the injected clock so backoff is testable and abortable.
  */
-import OpenAI, { APIUserAbortError } from 'openai';
+import type OpenAI from 'openai';
+import { isInstanceNamed } from './retry-policy.js';
 import { type Clock, sleep, systemClock } from '../clock.js';
 import { isTaskvisorError, quote, TaskvisorError } from '../errors.js';
 import {
@@ -100,7 +101,11 @@ export function createLlmClient(options: LlmClientOptions = {}): LlmClient {
       { option: 'client' },
     );
   }
-  const openai = options.client ?? buildOpenAi(options, env);
+  // The SDK is loaded on the first call: a supervisor that never calls a model does not pay
+  // for importing it.
+  const connect = options.client ? () => Promise.resolve(options.client!) : buildOpenAi(options, env);
+  let sdk: Promise<OpenAI> | undefined;
+  const openaiClient = () => (sdk ??= connect());
 
   function report(request: ChatRequest, usage: TokenUsage, model: string): void {
     const report = { model, inputTokens: usage.inputTokens, outputTokens: usage.outputTokens };
@@ -111,6 +116,7 @@ export function createLlmClient(options: LlmClientOptions = {}): LlmClient {
   async function attempt(request: ChatRequest, model: string): Promise<ChatResult> {
     const params = toCompletionParams(request, model, maxTokensField);
     const requestOptions = { signal: request.signal ?? null, maxRetries: 0 };
+    const openai = await openaiClient();
     if (!request.stream) {
       const completion = await openai.chat.completions.create({ ...params, stream: false }, requestOptions);
       const usage = usageOf(completion.usage);
@@ -128,7 +134,7 @@ export function createLlmClient(options: LlmClientOptions = {}): LlmClient {
       if (assembly.usage) report(request, assembly.usage, model);
     }
     // The SDK ends a stream quietly when its signal aborts; a cut-short answer is not a result.
-    if (request.signal?.aborted) throw new APIUserAbortError();
+    if (request.signal?.aborted) throw new StreamAborted();
     return resultFromAssembly(assembly);
   }
 
@@ -147,7 +153,11 @@ export function createLlmClient(options: LlmClientOptions = {}): LlmClient {
         return await attempt(request, model);
       } catch (error) {
         if (isTaskvisorError(error)) throw error;
-        if (request.signal?.aborted || error instanceof APIUserAbortError) {
+        if (
+          request.signal?.aborted ||
+          error instanceof StreamAborted ||
+          isInstanceNamed(error, 'APIUserAbortError')
+        ) {
           throw abortedError(model, attempts, request.signal, error);
         }
         const failure = classifyFailure(error, clock.now());
@@ -179,7 +189,18 @@ export function createLlmClient(options: LlmClientOptions = {}): LlmClient {
   return { model: fallbackModel, chat };
 }
 
-function buildOpenAi(options: LlmClientOptions, env: Record<string, string | undefined>): OpenAI {
+/** A stream the SDK ended quietly because its signal aborted. */
+class StreamAborted extends Error {
+  constructor() {
+    super('the model call was aborted');
+  }
+}
+
+/** Checks the options now; returns how to build the SDK client (imported on first use). */
+function buildOpenAi(
+  options: LlmClientOptions,
+  env: Record<string, string | undefined>,
+): () => Promise<OpenAI> {
   const apiKey = options.apiKey ?? nonEmpty(env['OPENAI_API_KEY']);
   if (!apiKey) {
     throw new TaskvisorError(
@@ -189,16 +210,20 @@ function buildOpenAi(options: LlmClientOptions, env: Record<string, string | und
       { option: 'apiKey' },
     );
   }
-  return new OpenAI({
-    apiKey,
-    // Passed explicitly so the SDK does not read process.env behind an injected `env`.
-    baseURL: options.baseURL ?? nonEmpty(env['OPENAI_BASE_URL']) ?? 'https://api.openai.com/v1',
-    organization: nonEmpty(env['OPENAI_ORG_ID']) ?? null,
-    project: nonEmpty(env['OPENAI_PROJECT_ID']) ?? null,
-    webhookSecret: null,
-    maxRetries: 0,
-    ...(options.timeoutMs !== undefined ? { timeout: checkCount('timeoutMs', options.timeoutMs) } : {}),
-  });
+  const timeout = options.timeoutMs !== undefined ? checkCount('timeoutMs', options.timeoutMs) : undefined;
+  return async () => {
+    const { default: OpenAISdk } = await import('openai');
+    return new OpenAISdk({
+      apiKey,
+      // Passed explicitly so the SDK does not read process.env behind an injected `env`.
+      baseURL: options.baseURL ?? nonEmpty(env['OPENAI_BASE_URL']) ?? 'https://api.openai.com/v1',
+      organization: nonEmpty(env['OPENAI_ORG_ID']) ?? null,
+      project: nonEmpty(env['OPENAI_PROJECT_ID']) ?? null,
+      webhookSecret: null,
+      maxRetries: 0,
+      ...(timeout !== undefined ? { timeout } : {}),
+    });
+  };
 }
 
 function abortedError(model: string, attempts: number, signal: AbortSignal | undefined, cause?: unknown) {

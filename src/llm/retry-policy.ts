@@ -5,7 +5,22 @@
  * Retried: HTTP 429 (except `insufficient_quota`), HTTP 5xx and connection failures.
  * Never retried: other 4xx, aborts and `insufficient_quota`.
  */
-import { APIConnectionError, APIError } from 'openai';
+import type { APIError } from 'openai';
+
+/**
+ * Whether `value` is an instance of a class named `name` (the `openai` SDK's error classes,
+ * recognised without importing the SDK, which is loaded only when a model is called).
+ */
+export function isInstanceNamed(value: unknown, name: string): boolean {
+  for (
+    let proto = value === null || typeof value !== 'object' ? null : Object.getPrototypeOf(value);
+    proto;
+    proto = Object.getPrototypeOf(proto)
+  ) {
+    if ((proto as { constructor?: { name?: string } }).constructor?.name === name) return true;
+  }
+  return false;
+}
 
 export interface LlmFailure {
   /** `http`: the server answered with an error status; `stream`: an error event inside a stream. */
@@ -32,9 +47,13 @@ const NETWORK_ERROR_CODES = new Set([
   'EAI_AGAIN',
 ]);
 
+function isApiError(error: unknown): error is APIError {
+  return isInstanceNamed(error, 'APIError');
+}
+
 /** Classifies an error thrown by the `openai` client (or by reading its stream). */
 export function classifyFailure(error: unknown, now: number): LlmFailure {
-  if (error instanceof APIConnectionError || isNetworkFailure(error)) {
+  if (isInstanceNamed(error, 'APIConnectionError') || isNetworkFailure(error)) {
     return {
       kind: 'connection',
       status: undefined,
@@ -45,7 +64,7 @@ export function classifyFailure(error: unknown, now: number): LlmFailure {
       retryAfterMs: undefined,
     };
   }
-  if (error instanceof APIError) {
+  if (isApiError(error)) {
     const code = error.code ?? undefined;
     const type = error.type ?? undefined;
     const serverMessage = serverMessageOf(error);

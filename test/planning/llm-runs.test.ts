@@ -363,6 +363,27 @@ describe('usage and budgets', () => {
     expect(view.usage).toMatchObject({ inputTokens: 120, outputTokens: 60 });
   });
 
+  it('pauses at its dollar limit, and cancel ends the paused run', async () => {
+    const sv = await open({ llm: { maxOutputTokens: 1000 } });
+    server!.script(reply('cheap answer', { prompt_tokens: 1000, completion_tokens: 500 }));
+    const run = await sv.start({
+      ...twoQuestions,
+      // q1 reserves < $0.01 (about 110 + 1000 tokens); afterwards $0.006 is spent and q2's
+      // worst case (another ~$0.0082) would pass $0.01.
+      budget: { maxCostUsd: 0.01 },
+    });
+    await until(async () => (await sv.get(run.id))?.phase === 'paused');
+    expect((await sv.get(run.id))!.reason).toMatch(
+      /^budget: maxCostUsd \$0\.0100 reached \(\$0\.006000 spent/,
+    );
+    await sv.cancel(run.id, { reason: 'too expensive' });
+    const result = await run.done;
+    expect(result.phase).toBe('cancelled');
+    expect(result.usage).toEqual({ inputTokens: 1000, outputTokens: 500, costUsd: 0.006 });
+    expect((await sv.pending()).approvals).toEqual([]);
+    expect(server!.chatRequests).toHaveLength(1);
+  });
+
   it('holds a run at its step limit until extended', async () => {
     const sv = await harness.open({ db: harness.dbPath(), ids: sequentialIds() });
     const run = await sv.start({
