@@ -10,7 +10,7 @@ import { z } from 'zod';
 import type { Clock } from '../clock.js';
 import { quote, TaskvisorError } from '../errors.js';
 import type { Episode } from '../memory/episodes.js';
-import type { Json } from '../model/json.js';
+import { type Json, toJsonOutput } from '../model/json.js';
 import { didYouMean } from '../model/suggest.js';
 import type { Tier } from '../model/tier.js';
 import type { RunModel } from '../runtime/executor.js';
@@ -235,7 +235,7 @@ export async function runAgent(
             { agent: agent.name, status: 'failed' },
           );
         }
-        return toJson(result.output, agent.name);
+        return toJsonOutput(result.output, `Agent "${agent.name}"`, { agent: agent.name });
       });
     case 'llm':
       return withTimeout(agent, ctx, runner, async (signal) => {
@@ -303,18 +303,5 @@ async function withTimeout<T>(
     ]);
   } finally {
     runner.clock.clearTimeout(timer);
-  }
-}
-
-function toJson(output: unknown, agent: string): Json {
-  if (output === undefined) return null;
-  try {
-    return JSON.parse(JSON.stringify(output)) as Json;
-  } catch (error) {
-    throw new TaskvisorError(
-      'ACTION_FAILED',
-      `Agent "${agent}" returned an output that is not JSON (${error instanceof Error ? error.message : String(error)}); return plain data.`,
-      { agent, retryable: false },
-    );
   }
 }

@@ -13,6 +13,7 @@ import {
   type WorkerUsage,
 } from '../../machines/worker.machine.js';
 import { ATTEMPT_INTERRUPTED } from '../../machines/protocol.js';
+import { whenAborted } from '../abort.js';
 import type { Clock } from '../clock.js';
 import { isTaskvisorError, quote, TaskvisorError } from '../errors.js';
 import type { ChatMessage, ChatRequest, ChatResult, TokenUsage } from '../llm/chat.js';
@@ -104,14 +105,6 @@ function failure(error: unknown, at: number, usage: WorkerUsage = NO_WORKER_USAG
   }
   const message = error instanceof Error ? error.message : String(error);
   return { message, code: 'LLM_ERROR', retryable: true, at, usage };
-}
-
-/** Rejects when `signal` aborts, so a client that ignores its signal cannot hold a worker. */
-function whenAborted(signal: AbortSignal): Promise<never> {
-  return new Promise((_, reject) => {
-    if (signal.aborted) reject(signal.reason);
-    else signal.addEventListener('abort', () => reject(signal.reason), { once: true });
-  });
 }
 
 export function createCallModel(deps: CallModelDeps) {

@@ -4,7 +4,7 @@
  * database (from the event log), and the two always agree.
  */
 import { z } from 'zod';
-import type { StepOutline, TaskvisorEvent } from './events.js';
+import { type StepOutline, type TaskvisorEvent, WorkerStateSchema } from './events.js';
 import { type Json, JsonSchema } from './json.js';
 import { isTerminalPhase, type RunPhase, RunPhaseSchema, type StepState, StepStateSchema } from './states.js';
 import { TierSchema } from './tier.js';
@@ -30,7 +30,7 @@ export const WorkerSummarySchema = z.object({
   stepId: z.string(),
   label: z.string(),
   model: z.string(),
-  state: z.enum(['queued', 'running', 'interrupted', 'completed', 'failed', 'cancelled']),
+  state: WorkerStateSchema,
   attempt: z.int().min(0),
   reason: z.string().optional(),
   error: z.string().optional(),

@@ -17,10 +17,11 @@ import {
   type WaitUntilInput,
   type WaitUntilOutput,
 } from '../../machines/protocol.js';
+import { whenAborted } from '../abort.js';
 import { type Clock, sleep } from '../clock.js';
 import { isTaskvisorError, TaskvisorError } from '../errors.js';
 import type { Answer } from '../model/events.js';
-import type { Json } from '../model/json.js';
+import { type Json, toJsonOutput } from '../model/json.js';
 import { isIdempotentStep } from '../model/plan.js';
 import { interpolate } from '../model/templates.js';
 import type { Tier } from '../model/tier.js';
@@ -119,14 +120,6 @@ function stepError(error: unknown, at: number): StepError {
   return { message: String(error), code: 'ACTION_FAILED', retryable: true, at };
 }
 
-/** Rejects when `signal` aborts, so an action that ignores its signal cannot hold the step. */
-function whenAborted(signal: AbortSignal): Promise<never> {
-  return new Promise((_, reject) => {
-    if (signal.aborted) reject(signal.reason);
-    else signal.addEventListener('abort', () => reject(signal.reason), { once: true });
-  });
-}
-
 export function createExecuteAction(deps: ExecutorDeps) {
   return fromPromise<ExecuteActionOutput, ExecuteActionInput>(async ({ input, signal }) => {
     const { clock, persistence } = deps;
@@ -218,13 +211,13 @@ export function createExecuteAction(deps: ExecutorDeps) {
             stepId: input.stepId,
             kind,
             name,
-            body: toJson(body, input.stepId),
+            body: toJsonOutput(body, `step ${input.stepId}`),
             at: clock.now(),
           }),
       };
 
       const result = await Promise.race([Promise.resolve(action(fields, ctx)), whenAborted(combined)]);
-      const output = toJson(result?.output, input.stepId);
+      const output = toJsonOutput(result?.output, `step ${input.stepId}`);
       if (signal.aborted) throw signal.reason;
       persistence.stageAttempt({ ...base, status: 'succeeded', startedAt, endedAt: clock.now(), output });
       return { output, at: clock.now() };
@@ -255,20 +248,6 @@ export function createExecuteAction(deps: ExecutorDeps) {
       if (timer !== undefined) clock.clearTimeout(timer);
     }
   });
-}
-
-/** Outputs are JSON: `undefined` becomes `null`; anything JSON cannot hold is an error. */
-function toJson(output: unknown, stepId: string): Json {
-  if (output === undefined) return null;
-  try {
-    return JSON.parse(JSON.stringify(output)) as Json;
-  } catch (error) {
-    throw new TaskvisorError(
-      'ACTION_FAILED',
-      `step ${stepId} returned an output that is not JSON (${error instanceof Error ? error.message : String(error)}); return plain data`,
-      { retryable: false },
-    );
-  }
 }
 
 /** Resolves at `until` on the injected clock; restored with the same deadline after a crash. */
