@@ -35,7 +35,7 @@ import type { AuditVerification } from './audit/hash-chain.js';
 import { createEpisodicMemory, type EpisodicMemory } from './memory/episodic-memory.js';
 import { type Budget, BudgetSchema } from './model/budget.js';
 import { type ModelOptions, ModelOptionSchemas, modelConfigured, resolveModel } from './planning/options.js';
-import { summarizePlan } from './planning/summary.js';
+import { summarizePlan, summarizeReplan } from './planning/summary.js';
 
 export interface SupervisorOptions extends BuiltinOptions, ModelOptions {
   /** SQLite file (created with its directory) or `':memory:'`; default `.taskvisor/taskvisor.db`. */
@@ -156,6 +156,8 @@ export interface PendingApproval {
   readonly goal: string;
   readonly reason?: string;
   readonly steps: readonly StepOutline[];
+  /** A replan waiting for approval (`approveReplans`): the steps it would add. */
+  readonly proposal?: readonly StepOutline[];
   /** The plan as a human reads it: numbered steps, dependencies, confirmation markers. */
   readonly summary: string;
 }
@@ -543,7 +545,10 @@ class SupervisorApi implements Supervisor {
           goal: view.goal,
           ...(view.reason ? { reason: view.reason } : {}),
           steps,
-          summary: summarizePlan(view.goal, steps, this.confirmTiers),
+          ...(view.proposal ? { proposal: view.proposal } : {}),
+          summary: view.proposal
+            ? summarizeReplan(view.goal, steps, view.proposal, this.confirmTiers)
+            : summarizePlan(view.goal, steps, this.confirmTiers),
         });
       }
       for (const step of view.steps) {

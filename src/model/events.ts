@@ -16,6 +16,8 @@ export const StepOutlineSchema = z.object({
   kind: z.string(),
   tier: TierSchema,
   dependsOn: z.array(z.string()),
+  /** A replanned step that takes the place of this failed one. */
+  replaces: z.string().optional(),
 });
 export type StepOutline = z.infer<typeof StepOutlineSchema>;
 
@@ -82,6 +84,8 @@ export const ApprovalRequestedEventSchema = z.object({
   kind: z.enum(['plan', 'step', 'budget']),
   stepId: z.string().optional(),
   reason: z.string(),
+  /** A replan waiting for approval (`approveReplans`): the steps it would add. */
+  proposal: z.array(StepOutlineSchema).optional(),
 });
 
 export const ApprovalResolvedEventSchema = z.object({

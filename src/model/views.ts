@@ -4,7 +4,7 @@
  * database (from the event log), and the two always agree.
  */
 import { z } from 'zod';
-import { type StepOutline, type TaskvisorEvent, WorkerStateSchema } from './events.js';
+import { type StepOutline, StepOutlineSchema, type TaskvisorEvent, WorkerStateSchema } from './events.js';
 import { type Json, JsonSchema } from './json.js';
 import { isTerminalPhase, type RunPhase, RunPhaseSchema, type StepState, StepStateSchema } from './states.js';
 import { TierSchema } from './tier.js';
@@ -64,6 +64,8 @@ export const RunViewSchema = z.object({
   /** Why the run waits, is paused, or ended the way it did. */
   reason: z.string().optional(),
   metadata: z.record(z.string(), JsonSchema).optional(),
+  /** A replan waiting for approval: the steps it would add. */
+  proposal: z.array(StepOutlineSchema).optional(),
   /** Fan-out workers, in the order they were first seen (absent when the run has none). */
   workers: z.array(WorkerSummarySchema).optional(),
   /** Present once the run is completed, failed or cancelled. */
@@ -148,7 +150,12 @@ export class RunProjection {
     header.seq = event.seq;
     header.updatedAt = event.at;
     switch (event.type) {
+      case 'approval.requested':
+        if (event.proposal)
+          header.proposal = event.proposal.map((step) => ({ ...step, dependsOn: [...step.dependsOn] }));
+        break;
       case 'run.transition':
+        if (event.from === 'awaitingApproval') delete header.proposal;
         header.phase = event.to;
         if (event.reason === undefined) delete header.reason;
         else header.reason = event.reason;

@@ -26,8 +26,28 @@ export function summarizePlan(
     const title = step.title === step.id ? '' : `: ${step.title}`;
     let line = `  ${index + 1}. ${step.id}${title} [${step.kind}]`;
     if (after) line += ` after ${after}`;
+    if (step.replaces !== undefined) line += ` (replaces ${step.replaces})`;
     if (confirmTiers.includes(step.tier)) line += `  ⚠ ${step.tier}: asks for confirmation`;
     lines.push(line);
   });
   return lines.join('\n');
+}
+
+/** A replan waiting for approval: the steps it would add, after the plan as it is. */
+export function summarizeReplan(
+  goal: string,
+  steps: readonly StepOutline[],
+  proposal: readonly StepOutline[],
+  confirmTiers: readonly Tier[],
+): string {
+  const added = summarizePlan(goal, [...steps, ...proposal], confirmTiers).split('\n');
+  const header = added.shift()!;
+  const current = added.slice(0, steps.length);
+  const proposed = added.slice(steps.length).map((line) => line.replace(/^ {2}/, '+ '));
+  return [
+    header.replace(/ \(\d+ steps?\)$/, ''),
+    ...current,
+    `Replan proposes ${proposal.length} step${proposal.length === 1 ? '' : 's'}:`,
+    ...proposed,
+  ].join('\n');
 }

@@ -42,6 +42,8 @@ export type ActorFacts =
       readonly plan?: Plan;
       readonly replans: number;
       readonly exhausted?: BudgetExhaustion;
+      /** Replanned steps waiting for approval. */
+      readonly proposal?: readonly Step[];
     }
   | {
       readonly kind: 'step';
@@ -67,6 +69,7 @@ export function factsOf(kind: ActorKind, snapshot: AnyMachineSnapshot): ActorFac
       ...(context.plan ? { plan: context.plan } : {}),
       replans: context.replans,
       ...(context.exhausted ? { exhausted: context.exhausted } : {}),
+      ...(context.proposal ? { proposal: context.proposal } : {}),
     };
   }
   const context = snapshot.context as StepContext;
@@ -96,6 +99,7 @@ export function stepOutline(step: Step): StepOutline {
     kind: step.action.kind,
     tier: step.tier,
     dependsOn: [...step.dependsOn],
+    ...(step.replaces === undefined ? {} : { replaces: step.replaces }),
   };
 }
 
@@ -136,6 +140,7 @@ export function deriveEvents(
           runId,
           kind: 'plan',
           reason: next.reason ?? 'plan waits for approval',
+          ...(next.proposal ? { proposal: next.proposal.map(stepOutline) } : {}),
         });
       }
       if (next.state === 'paused' && next.exhausted) {

@@ -253,6 +253,54 @@ describe('replanning', () => {
     expect(brief).toMatch(/fetch \(fetch\) action: \{"kind":"flaky"\}\n {2}error: the API answered 503/);
   });
 
+  it('with approveReplans, shows the proposed steps for approval before splicing them in', async () => {
+    const sv = await open({ actions: failing, approveReplans: true });
+    server!.script(
+      reply({
+        steps: [
+          {
+            id: 'fix',
+            title: 'Fetch another way',
+            replaces: 'fetch',
+            action: { kind: 'note', output: 'ok' },
+          },
+        ],
+      }),
+    );
+    const run = await sv.start({
+      goal: 'Fetch and report',
+      plan: {
+        steps: [
+          { id: 'fetch', action: { kind: 'flaky' } },
+          {
+            id: 'report',
+            dependsOn: ['fetch'],
+            action: { kind: 'note', output: 'got {{steps.fetch.output}}' },
+          },
+        ],
+      },
+    });
+    await until(async () => (await sv.get(run.id))?.phase === 'awaitingApproval');
+    const [approval] = (await sv.pending()).approvals;
+    expect(approval!.proposal).toEqual([
+      { id: 'fix', title: 'Fetch another way', kind: 'note', tier: 'read', dependsOn: [], replaces: 'fetch' },
+    ]);
+    expect(approval!.summary).toBe(
+      [
+        'Plan: Fetch and report',
+        '  1. fetch [flaky]',
+        '  2. report [note] after 1',
+        'Replan proposes 1 step:',
+        '+ 3. fix: Fetch another way [note] (replaces fetch)',
+      ].join('\n'),
+    );
+    await sv.approvePlan(run.id, { by: 'ann' });
+    const result = await run.done;
+    expect(result.phase).toBe('completed');
+    expect(result.outputs['report']).toBe('got ok');
+    expect((await sv.get(run.id))!.proposal).toBeUndefined();
+  });
+
   it('without replans left, the dependents stay skipped and the run fails', async () => {
     const sv = await open({ actions: failing, maxReplans: 1 });
     const misfit = reply({
