@@ -4,7 +4,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Observable } from 'rxjs/internal/Observable';
-import { z } from 'zod';
 import type { StepControlAction } from '../machines/protocol.js';
 import { type Clock, systemClock } from './clock.js';
 import { TaskvisorError } from './errors.js';
@@ -14,117 +13,25 @@ import { knownKinds, type PlanContext } from './model/parse-plan.js';
 import type { PlanInput } from './model/plan.js';
 import { isTerminalPhase, type RunPhase, RunPhaseSchema } from './model/states.js';
 import { didYouMean } from './model/suggest.js';
-import { DEFAULT_CONFIRM_TIERS, type Tier, TierSchema } from './model/tier.js';
+import { DEFAULT_CONFIRM_TIERS, type Tier } from './model/tier.js';
 import type { RunView, Usage } from './model/views.js';
 import { DEFAULT_DB_PATH, openSqliteStore } from './store/sqlite-store.js';
-import type { ArtifactRow, AttemptRow, RequestRow, Store } from './store/store.js';
+import type { ArtifactRow, AttemptRow, RequestRow } from './store/store.js';
 import type { ActionFunction } from './runtime/executor.js';
-import { type InspectObserver, type RunHandle, Runtime, unknownRun } from './runtime/runtime.js';
+import { type RunHandle, Runtime, unknownRun } from './runtime/runtime.js';
 import { createBuiltinActions } from './actions/builtin.js';
 import { type FanoutServices, fanoutStatesOf } from './actions/fanout.js';
 import { type MonitorView, monitorView } from './fanout/monitor.js';
 import { type WorkerResult, workerResults } from './fanout/fanout-state.js';
 import type { FanoutTarget, ReduceMode } from './model/action.js';
-import {
-  type BuiltinOptions,
-  BuiltinOptionSchemas,
-  resolveBuiltinOptions,
-} from './actions/builtin-options.js';
+import { resolveBuiltinOptions } from './actions/builtin-options.js';
 import type { AuditRow } from './audit/audit-entries.js';
 import type { AuditVerification } from './audit/hash-chain.js';
 import { createEpisodicMemory, type EpisodicMemory } from './memory/episodic-memory.js';
+import { invalidOptions, type SupervisorOptions } from './supervisor-options.js';
 import { type Budget, BudgetSchema } from './model/budget.js';
-import { type ModelOptions, ModelOptionSchemas, modelConfigured, resolveModel } from './planning/options.js';
+import { modelConfigured, resolveModel } from './planning/options.js';
 import { summarizePlan, summarizeReplan } from './planning/summary.js';
-
-export interface SupervisorOptions extends BuiltinOptions, ModelOptions {
-  /** SQLite file (created with its directory) or `':memory:'`; default `.taskvisor/taskvisor.db`. */
-  readonly db?: string;
-  /** Another storage backend instead of `db`. */
-  readonly store?: Store;
-  /** `normal` (default): WAL + synchronous=NORMAL; `full`: an fsync per commit. */
-  readonly durability?: 'normal' | 'full';
-  /** Custom step kinds: `{ myKind: async (input, ctx) => ({ output }) }`. */
-  readonly actions?: Readonly<Record<string, ActionFunction>>;
-  /** Tiers whose steps wait for a human before they run (default destructive, external). */
-  readonly confirmTiers?: readonly Tier[];
-  readonly concurrency?: { readonly runs?: number; readonly stepsPerRun?: number };
-  /** Restore unfinished runs on open (default true). */
-  readonly resume?: boolean;
-  /** An XState inspection observer (e.g. `@statelyai/inspect`'s `inspector.inspect`). */
-  readonly inspect?: InspectObserver;
-  /** Time for deadlines, backoffs and leases (tests pass a `ManualClock`). */
-  readonly clock?: Clock;
-  /** Id factories (tests pass deterministic ones). */
-  readonly ids?: { readonly run?: () => string; readonly request?: () => string };
-  /** How long a run's lease lasts without renewal, ms (default 30 000). */
-  readonly leaseMs?: number;
-  /** How often commands from other processes are picked up, ms (default 100). */
-  readonly pollMs?: number;
-}
-
-const OptionsSchema = z.strictObject({
-  db: z.string().min(1).optional(),
-  store: z
-    .custom<Store>((value) => typeof value === 'object' && value !== null && 'commit' in value)
-    .optional(),
-  durability: z.enum(['normal', 'full']).optional(),
-  actions: z
-    .record(
-      z.string(),
-      z.custom<ActionFunction>((value) => typeof value === 'function', 'must be a function'),
-    )
-    .optional(),
-  confirmTiers: z.array(TierSchema).optional(),
-  concurrency: z
-    .strictObject({
-      runs: z.int().min(1).max(10_000).optional(),
-      stepsPerRun: z.int().min(1).max(10_000).optional(),
-    })
-    .optional(),
-  resume: z.boolean().optional(),
-  inspect: z
-    .custom<InspectObserver>(
-      (value) => typeof value === 'function' || (typeof value === 'object' && value !== null),
-    )
-    .optional(),
-  clock: z.custom<Clock>((value) => typeof value === 'object' && value !== null && 'now' in value).optional(),
-  ids: z
-    .strictObject({
-      run: z.custom<() => string>((value) => typeof value === 'function').optional(),
-      request: z.custom<() => string>((value) => typeof value === 'function').optional(),
-    })
-    .optional(),
-  leaseMs: z.int().min(10).optional(),
-  pollMs: z.int().min(1).optional(),
-  ...BuiltinOptionSchemas,
-  ...ModelOptionSchemas,
-});
-
-const KNOWN_OPTIONS = Object.keys(OptionsSchema.shape);
-
-function invalidOptions(options: unknown): TaskvisorError | undefined {
-  if (options !== undefined && (typeof options !== 'object' || options === null)) {
-    return new TaskvisorError(
-      'INVALID_OPTION',
-      `createSupervisor() takes an options object, got ${JSON.stringify(options)}.`,
-    );
-  }
-  for (const key of Object.keys((options ?? {}) as object)) {
-    if (!KNOWN_OPTIONS.includes(key)) {
-      return new TaskvisorError(
-        'INVALID_OPTION',
-        `Unknown option "${key}"${didYouMean(key, KNOWN_OPTIONS)}; createSupervisor() takes: ${KNOWN_OPTIONS.join(', ')}.`,
-        { option: key },
-      );
-    }
-  }
-  const result = OptionsSchema.safeParse(options ?? {});
-  if (result.success) return undefined;
-  const issue = result.error.issues[0]!;
-  const where = issue.path.map(String).join('.');
-  return new TaskvisorError('INVALID_OPTION', `Option ${where}: ${issue.message}.`, { option: where });
-}
 
 export interface StartOptions {
   readonly goal?: string;
@@ -308,7 +215,7 @@ export async function createSupervisor(options: SupervisorOptions = {}): Promise
     clock,
     prices: options.prices ?? {},
     hasModel: modelConfigured(options),
-    chatFor: (ctx) => runtimeOf().meteredChat(ctx.runId, ctx.stepId, ctx.signal),
+    chatFor: (ctx) => runtimeOf().meter.chat(ctx.runId, ctx.stepId, ctx.signal),
     stage: (event) => runtimeOf().persistence.stageEvent(event),
     eventsOf: async (runId, stepId) => {
       const runtime = runtimeOf();
@@ -316,7 +223,7 @@ export async function createSupervisor(options: SupervisorOptions = {}): Promise
       const events = await runtime.store.readEvents({ runId });
       return events.filter((event) => 'stepId' in event && event.stepId === stepId);
     },
-    register: (runId, stepId, handle) => runtimeOf().registerFanout(runId, stepId, handle),
+    register: (runId, stepId, handle) => runtimeOf().fanouts.register(runId, stepId, handle),
   };
   const builtins = createBuiltinActions({ clock, ...builtinServices, memory, fanout });
   for (const kind of Object.keys(options.actions ?? {})) {
@@ -660,4 +567,5 @@ class SupervisorApi implements Supervisor {
 }
 
 export type { RunHandle } from './runtime/runtime.js';
+export type { SupervisorOptions } from './supervisor-options.js';
 export type { ActionContext, ActionFunction, Question } from './runtime/executor.js';

@@ -11,7 +11,7 @@ import type { Prices } from '../llm/prices.js';
 import { type Budget, BudgetSchema } from '../model/budget.js';
 import type { PlanContext } from '../model/parse-plan.js';
 import type { Tier } from '../model/tier.js';
-import type { RuntimeModel } from '../runtime/runtime.js';
+import type { RuntimeModel } from '../runtime/model-meter.js';
 import { catalogOf } from './catalog.js';
 import { Planner, type StructuredOutput } from './planner.js';
 

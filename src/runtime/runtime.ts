@@ -5,12 +5,10 @@
  */
 import { type Actor, createActor, fromPromise, type InspectionEvent, type Observer } from 'xstate';
 import type {
-  ExecuteActionInput,
   PlanRunInput,
   PlanRunOutput,
   ReplanRunInput,
   ReplanRunOutput,
-  StepControlAction,
   TaskInput,
 } from '../../machines/protocol.js';
 import { restorable } from '../../machines/restorable.js';
@@ -22,7 +20,7 @@ import type { Observable } from 'rxjs/internal/Observable';
 import { EventBus } from '../bus/event-bus.js';
 import type { Clock } from '../clock.js';
 import { TaskvisorError } from '../errors.js';
-import type { Answer, TaskvisorEvent } from '../model/events.js';
+import type { TaskvisorEvent } from '../model/events.js';
 import type { Json } from '../model/json.js';
 import { type PlanContext, parsePlan } from '../model/parse-plan.js';
 import type { PlanInput } from '../model/plan.js';
@@ -30,38 +28,28 @@ import { isTerminalPhase, type RunPhase } from '../model/states.js';
 import type { Tier } from '../model/tier.js';
 import { type RunResult, type RunView, resultOf } from '../model/views.js';
 import type { LeaseClaim, Store } from '../store/store.js';
-import type { FanoutHandle } from '../fanout/run-fanout.js';
 import { checkCommand, type Command, commandEvents, toMachineCommand, workerOf } from './commands.js';
 import {
   type ActionFunction,
   attemptKey,
   createExecuteAction,
   createWaitUntil,
-  type Question,
   type RecordedOutcome,
-  type RunModel,
 } from './executor.js';
-import type { ChatRequest, ChatResult } from '../llm/chat.js';
-import type { LlmClient } from '../llm/client.js';
-import { costOf, type Prices } from '../llm/prices.js';
 import type { Budget } from '../model/budget.js';
-import type { Planner } from '../planning/planner.js';
 import { BudgetLedger } from './budgets.js';
+import { FanoutRegistry } from './fanout-registry.js';
+import { ModelMeter, noModel, type RuntimeModel } from './model-meter.js';
+
+export type { RuntimeModel } from './model-meter.js';
+import { Questions } from './questions.js';
+import { replanRequestOf } from './replan-request.js';
 import { deadHolder, ownerClaim } from './leases.js';
 import { Persistence } from './persistence.js';
 import { ReadModel } from './read-model.js';
 import { assembleTask, stepOutline } from './snapshots.js';
 
 export type InspectObserver = Observer<InspectionEvent> | ((event: InspectionEvent) => void);
-
-/** The supervisor's model: a client, its prices and the planner that uses it. */
-export interface RuntimeModel {
-  readonly client: LlmClient;
-  readonly prices: Prices;
-  readonly planner: Planner;
-  /** The most a call may write when it does not say (reserved against the budget). */
-  readonly maxOutputTokens: number;
-}
 
 export interface RuntimeConfig {
   readonly store: Store;
@@ -114,9 +102,13 @@ export class Runtime {
   readonly persistence: Persistence;
   readonly claim: LeaseClaim = ownerClaim();
   readonly budgets: BudgetLedger;
+  /** Every model call of a run: budget first, usage after. */
+  readonly meter: ModelMeter;
+  /** Live fan-outs, for worker controls. */
+  readonly fanouts = new FanoutRegistry();
   private readonly root: Actor<typeof supervisorMachine>;
   private readonly doneWaiters = new Map<string, Array<Waiter<RunResult>>>();
-  private readonly answerWaiters = new Map<string, Waiter<Answer>>();
+  private readonly questions: Questions;
   private readonly interrupted = new Set<string>();
   private readonly recorded = new Map<string, RecordedOutcome>();
   private closed = false;
@@ -143,9 +135,9 @@ export class Runtime {
       yieldNow: () => this.yieldNow(),
       interrupted: this.interrupted,
       recorded: this.recorded,
-      ask: (input, question, signal) => this.ask(input, question, signal),
+      ask: (input, question, signal) => this.questions.ask(input, question, signal),
       ...(config.model
-        ? { modelFor: (input, signal) => this.runModel(input.runId, input.stepId, signal) }
+        ? { modelFor: (input, signal) => this.meter.runModel(input.runId, input.stepId, signal) }
         : {}),
     });
     this.budgets = new BudgetLedger((runId, { limit, detail }) =>
@@ -155,20 +147,36 @@ export class Runtime {
         command: { type: 'budget.exhausted', limit, detail, at: config.clock.now() },
       }),
     );
+    this.questions = new Questions({
+      store: config.store,
+      clock: config.clock,
+      persistence: this.persistence,
+      newId: config.newId,
+      send: (runId, command) => this.root.send({ type: 'run.command', runId, command }),
+    });
+    this.meter = new ModelMeter({
+      ...(config.model ? { model: config.model } : {}),
+      budgets: this.budgets,
+      persistence: this.persistence,
+      clock: config.clock,
+    });
     const step = stepMachine.provide({ actors: { executeAction, waitUntil: createWaitUntil(config.clock) } });
     const task = taskMachine.provide({
       actors: {
         stepPool: createStepPool(step),
         planRun: fromPromise<PlanRunOutput, PlanRunInput>(async ({ input, signal }) => {
           const model = config.model ?? noModel();
-          const plan = await model.planner.plan(this.runModel(input.runId, undefined, signal), input.goal);
+          const plan = await model.planner.plan(
+            this.meter.runModel(input.runId, undefined, signal),
+            input.goal,
+          );
           return { plan, at: config.clock.now() };
         }),
         replanRun: fromPromise<ReplanRunOutput, ReplanRunInput>(async ({ input, signal }) => {
           const model = config.model ?? noModel();
           const steps = await model.planner.replan(
-            this.runModel(input.runId, undefined, signal),
-            this.replanRequest(input),
+            this.meter.runModel(input.runId, undefined, signal),
+            replanRequestOf(input, (runId, actorId) => this.persistence.factsFor(runId, actorId)),
           );
           return { steps, at: config.clock.now() };
         }),
@@ -288,139 +296,6 @@ export class Runtime {
   async view(runId: string): Promise<RunView | undefined> {
     if (this.persistence.owns(runId)) return this.readModel.view(runId);
     return this.readModel.sync(runId, this.config.store);
-  }
-
-  // ------------------------------------------------------------------------------------
-  // Fan-outs
-
-  private readonly fanouts = new Map<string, Map<string, FanoutHandle>>();
-
-  /** A fan-out step's live handle, for worker controls; returns its unregister function. */
-  registerFanout(runId: string, stepId: string, handle: FanoutHandle): () => void {
-    const steps = this.fanouts.get(runId) ?? new Map<string, FanoutHandle>();
-    steps.set(stepId, handle);
-    this.fanouts.set(runId, steps);
-    return () => {
-      if (steps.get(stepId) !== handle) return;
-      steps.delete(stepId);
-      if (steps.size === 0) this.fanouts.delete(runId);
-    };
-  }
-
-  private controlWorker(
-    runId: string,
-    stepId: string,
-    label: string,
-    action: StepControlAction,
-    by: string | undefined,
-  ): TaskvisorError | undefined {
-    const handle = this.fanouts.get(runId)?.get(stepId);
-    if (!handle) {
-      return new TaskvisorError(
-        'INVALID_STATE',
-        `The fan-out of step ${stepId} in run ${runId} is not running here, so worker "${label}" cannot be controlled; control the step instead.`,
-        { runId, stepId, label, action },
-      );
-    }
-    try {
-      handle.control(label, action, by === undefined ? {} : { by });
-      return undefined;
-    } catch (error) {
-      if (error instanceof TaskvisorError) return error;
-      throw error;
-    }
-  }
-
-  // ------------------------------------------------------------------------------------
-  // The model
-
-  /** The supervisor's model bound to a run: budget-checked first, usage recorded after. */
-  private runModel(runId: string, stepId: string | undefined, signal: AbortSignal): RunModel {
-    const model = this.config.model ?? noModel();
-    return { model: model.client.model, chat: this.meteredChat(runId, stepId, signal) };
-  }
-
-  /**
-   * Model calls for a run through `via` (default: the supervisor's client): each reserves
-   * its worst case against the run's budget first, and records its usage after.
-   */
-  meteredChat(
-    runId: string,
-    stepId: string | undefined,
-    signal: AbortSignal,
-  ): (request: ChatRequest, via?: LlmClient) => Promise<ChatResult> {
-    const prices = this.config.model?.prices ?? {};
-    const maxOutputTokens = this.config.model?.maxOutputTokens ?? 4096;
-    return async (request, via) => {
-      const client = via ?? this.config.model?.client ?? noModel();
-      const maxTokens = request.maxTokens ?? maxOutputTokens;
-      const name = request.model ?? client.model;
-      const promptTokens = estimateTokens(request.messages);
-      const estimate = {
-        tokens: promptTokens + maxTokens,
-        costUsd: costOf({ inputTokens: promptTokens, outputTokens: maxTokens }, name, prices).costUsd,
-      };
-      const callSignal = request.signal ?? signal;
-      const release = await this.budgets.reserve(runId, estimate, callSignal);
-      try {
-        return await client.chat({
-          ...request,
-          maxTokens,
-          signal: callSignal,
-          onUsage: (usage) => {
-            request.onUsage?.(usage);
-            this.recordUsage(runId, stepId, usage);
-          },
-        });
-      } finally {
-        release();
-      }
-    };
-  }
-
-  private recordUsage(
-    runId: string,
-    stepId: string | undefined,
-    usage: { model: string; inputTokens: number; outputTokens: number },
-  ): void {
-    const prices = this.config.model?.prices ?? {};
-    const { costUsd } = costOf(usage, usage.model, prices);
-    this.budgets.record(runId, { tokens: usage.inputTokens + usage.outputTokens, costUsd });
-    this.persistence.stageEvent({
-      type: 'usage.recorded',
-      at: this.config.clock.now(),
-      runId,
-      ...(stepId === undefined ? {} : { stepId }),
-      model: usage.model,
-      inputTokens: usage.inputTokens,
-      outputTokens: usage.outputTokens,
-      costUsd,
-    });
-  }
-
-  /** What the replanner sees: the plan, every succeeded step's output, the failed steps' errors. */
-  private replanRequest(input: ReplanRunInput) {
-    const task = this.persistence.factsFor(input.runId, 'task');
-    const plan = task?.kind === 'task' ? task.plan : undefined;
-    if (!plan) throw new TaskvisorError('INVALID_STATE', `Run ${input.runId} has no plan to replan.`);
-    const completed = [];
-    const failed = [];
-    const failing = new Set(input.failed);
-    for (const step of plan.steps) {
-      const facts = this.persistence.factsFor(input.runId, step.id);
-      if (facts?.kind !== 'step') continue;
-      if (facts.state === 'succeeded')
-        completed.push({ id: step.id, title: step.title, output: facts.output });
-      else if (failing.has(step.id)) {
-        failed.push({
-          id: step.id,
-          title: step.title,
-          action: step.action,
-          error: facts.error?.message ?? facts.reason ?? 'failed',
-        });
-      }
-    }
-    return { goal: input.goal, plan, completed, failed, attempt: input.attempt };
   }
 
   // ------------------------------------------------------------------------------------
@@ -557,7 +432,7 @@ export class Runtime {
     }
     const worker = command.kind === 'control' ? workerOf(view, command.stepId) : undefined;
     if (worker && command.kind === 'control') {
-      const error = this.controlWorker(
+      const error = this.fanouts.control(
         command.runId,
         worker.stepId,
         worker.label,
@@ -591,9 +466,7 @@ export class Runtime {
     this.root.send({ type: 'run.command', runId: command.runId, command: toMachineCommand(command) });
     if (command.kind === 'extendBudget') this.budgets.extend(command.runId, command.budget);
     if (command.kind === 'answer') {
-      const waiter = this.answerWaiters.get(command.requestId);
-      this.answerWaiters.delete(command.requestId);
-      waiter?.resolve(command.answer);
+      this.questions.answered(command.requestId, command.answer);
     }
     return undefined;
   }
@@ -623,91 +496,6 @@ export class Runtime {
     } finally {
       this.polling = false;
     }
-  }
-
-  // ------------------------------------------------------------------------------------
-  // Questions (`ctx.ask`)
-
-  private async ask(input: ExecuteActionInput, question: Question, signal: AbortSignal): Promise<Answer> {
-    if (
-      !question ||
-      typeof question.key !== 'string' ||
-      question.key === '' ||
-      typeof question.question !== 'string'
-    ) {
-      throw new TaskvisorError(
-        'INVALID_OPTION',
-        `ctx.ask() needs { key, question } (strings; key is stable within the step), got ${JSON.stringify(question)}.`,
-        { retryable: false },
-      );
-    }
-    const store = this.config.store;
-    const existing = await store.findRequest({ runId: input.runId, stepId: input.stepId, key: question.key });
-    if (existing?.answer !== undefined) return existing.answer as Answer;
-    if (signal.aborted) throw signal.reason;
-    const at = this.config.clock.now();
-    const requestId = existing?.id ?? this.config.newId('req');
-    if (existing) {
-      // Asked again (a new attempt after a retry, a crash or a resume): the same request.
-      this.persistence.stageRequestOpen(existing, existing.closedAt !== undefined);
-      if (existing.closedAt !== undefined) {
-        this.persistence.stageEvent({
-          type: 'request.opened',
-          at,
-          runId: input.runId,
-          stepId: input.stepId,
-          requestId,
-          key: existing.key,
-          question: existing.question,
-          ...(existing.options ? { options: [...existing.options] } : {}),
-        });
-      }
-    } else {
-      const options = question.options?.map((option) => ({
-        id: String(option.id),
-        label: String(option.label),
-      }));
-      this.persistence.stageRequestOpen({
-        id: requestId,
-        runId: input.runId,
-        stepId: input.stepId,
-        key: question.key,
-        question: question.question,
-        ...(options ? { options } : {}),
-        openedAt: at,
-      });
-      this.persistence.stageEvent({
-        type: 'request.opened',
-        at,
-        runId: input.runId,
-        stepId: input.stepId,
-        requestId,
-        key: question.key,
-        question: question.question,
-        ...(options ? { options } : {}),
-      });
-    }
-    const answered = new Promise<Answer>((resolve, reject) => {
-      this.answerWaiters.set(requestId, { resolve, reject });
-      signal.addEventListener(
-        'abort',
-        () => {
-          this.answerWaiters.delete(requestId);
-          reject(signal.reason);
-        },
-        { once: true },
-      );
-    });
-    this.root.send({
-      type: 'run.command',
-      runId: input.runId,
-      command: {
-        type: 'step.command',
-        stepId: input.stepId,
-        command: { type: 'input.requested', requestId, at },
-      },
-    });
-    return answered;
   }
 
   // ------------------------------------------------------------------------------------
@@ -825,8 +613,7 @@ export class Runtime {
     );
     for (const waiters of this.doneWaiters.values()) for (const waiter of waiters) waiter.reject(closedError);
     this.doneWaiters.clear();
-    for (const waiter of this.answerWaiters.values()) waiter.reject(closedError);
-    this.answerWaiters.clear();
+    this.questions.rejectAll(closedError);
     try {
       await this.config.store.releaseLeases(this.claim.owner);
     } finally {
@@ -842,19 +629,4 @@ export function unknownRun(runId: string): TaskvisorError {
     `No run "${runId}" in this database; list the runs with sv.list() (or \`taskvisor ls\`).`,
     { runId },
   );
-}
-
-function noModel(): never {
-  throw new TaskvisorError(
-    'INVALID_OPTION',
-    'No model is configured; pass llm to createSupervisor (or set TASKVISOR_MODEL).',
-    { retryable: false },
-  );
-}
-
-/** About four characters a token, plus a few tokens a message: an estimate, rounded up. */
-function estimateTokens(messages: ReadonlyArray<{ content?: string | null }>): number {
-  let chars = 0;
-  for (const message of messages) chars += (message.content ?? '').length + 16;
-  return Math.ceil(chars / 4);
 }

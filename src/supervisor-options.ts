@@ -1,0 +1,103 @@
+/**
+ * `createSupervisor`'s options: their types, their schema, and the check that names an
+ * unknown or invalid option and the fix.
+ */
+import { z } from 'zod';
+import { type BuiltinOptions, BuiltinOptionSchemas } from './actions/builtin-options.js';
+import type { Clock } from './clock.js';
+import { TaskvisorError } from './errors.js';
+import { didYouMean } from './model/suggest.js';
+import { type Tier, TierSchema } from './model/tier.js';
+import { type ModelOptions, ModelOptionSchemas } from './planning/options.js';
+import type { ActionFunction } from './runtime/executor.js';
+import type { InspectObserver } from './runtime/runtime.js';
+import type { Store } from './store/store.js';
+
+export interface SupervisorOptions extends BuiltinOptions, ModelOptions {
+  /** SQLite file (created with its directory) or `':memory:'`; default `.taskvisor/taskvisor.db`. */
+  readonly db?: string;
+  /** Another storage backend instead of `db`. */
+  readonly store?: Store;
+  /** `normal` (default): WAL + synchronous=NORMAL; `full`: an fsync per commit. */
+  readonly durability?: 'normal' | 'full';
+  /** Custom step kinds: `{ myKind: async (input, ctx) => ({ output }) }`. */
+  readonly actions?: Readonly<Record<string, ActionFunction>>;
+  /** Tiers whose steps wait for a human before they run (default destructive, external). */
+  readonly confirmTiers?: readonly Tier[];
+  readonly concurrency?: { readonly runs?: number; readonly stepsPerRun?: number };
+  /** Restore unfinished runs on open (default true). */
+  readonly resume?: boolean;
+  /** An XState inspection observer (e.g. `@statelyai/inspect`'s `inspector.inspect`). */
+  readonly inspect?: InspectObserver;
+  /** Time for deadlines, backoffs and leases (tests pass a `ManualClock`). */
+  readonly clock?: Clock;
+  /** Id factories (tests pass deterministic ones). */
+  readonly ids?: { readonly run?: () => string; readonly request?: () => string };
+  /** How long a run's lease lasts without renewal, ms (default 30 000). */
+  readonly leaseMs?: number;
+  /** How often commands from other processes are picked up, ms (default 100). */
+  readonly pollMs?: number;
+}
+
+const OptionsSchema = z.strictObject({
+  db: z.string().min(1).optional(),
+  store: z
+    .custom<Store>((value) => typeof value === 'object' && value !== null && 'commit' in value)
+    .optional(),
+  durability: z.enum(['normal', 'full']).optional(),
+  actions: z
+    .record(
+      z.string(),
+      z.custom<ActionFunction>((value) => typeof value === 'function', 'must be a function'),
+    )
+    .optional(),
+  confirmTiers: z.array(TierSchema).optional(),
+  concurrency: z
+    .strictObject({
+      runs: z.int().min(1).max(10_000).optional(),
+      stepsPerRun: z.int().min(1).max(10_000).optional(),
+    })
+    .optional(),
+  resume: z.boolean().optional(),
+  inspect: z
+    .custom<InspectObserver>(
+      (value) => typeof value === 'function' || (typeof value === 'object' && value !== null),
+    )
+    .optional(),
+  clock: z.custom<Clock>((value) => typeof value === 'object' && value !== null && 'now' in value).optional(),
+  ids: z
+    .strictObject({
+      run: z.custom<() => string>((value) => typeof value === 'function').optional(),
+      request: z.custom<() => string>((value) => typeof value === 'function').optional(),
+    })
+    .optional(),
+  leaseMs: z.int().min(10).optional(),
+  pollMs: z.int().min(1).optional(),
+  ...BuiltinOptionSchemas,
+  ...ModelOptionSchemas,
+});
+
+const KNOWN_OPTIONS = Object.keys(OptionsSchema.shape);
+
+export function invalidOptions(options: unknown): TaskvisorError | undefined {
+  if (options !== undefined && (typeof options !== 'object' || options === null)) {
+    return new TaskvisorError(
+      'INVALID_OPTION',
+      `createSupervisor() takes an options object, got ${JSON.stringify(options)}.`,
+    );
+  }
+  for (const key of Object.keys((options ?? {}) as object)) {
+    if (!KNOWN_OPTIONS.includes(key)) {
+      return new TaskvisorError(
+        'INVALID_OPTION',
+        `Unknown option "${key}"${didYouMean(key, KNOWN_OPTIONS)}; createSupervisor() takes: ${KNOWN_OPTIONS.join(', ')}.`,
+        { option: key },
+      );
+    }
+  }
+  const result = OptionsSchema.safeParse(options ?? {});
+  if (result.success) return undefined;
+  const issue = result.error.issues[0]!;
+  const where = issue.path.map(String).join('.');
+  return new TaskvisorError('INVALID_OPTION', `Option ${where}: ${issue.message}.`, { option: where });
+}
