@@ -33,7 +33,14 @@ export function waitingLines(view: RunView, requests: Iterable<WaitingRequest>, 
       `plan waits for approval: ${hint(`approve ${runId}`)}  (or ${hint(`reject ${runId} --reason "…"`)})`,
     );
   }
-  if (view.phase === 'paused') lines.push(`run paused${view.reason ? `: ${view.reason}` : ''}`);
+  if (view.phase === 'paused') {
+    const limit = /max(CostUsd|Tokens|Steps)/.exec(view.reason ?? '')?.[1];
+    const flag =
+      limit === 'CostUsd' ? '--max-cost <usd>' : limit === 'Tokens' ? '--max-tokens <n>' : '--max-steps <n>';
+    lines.push(
+      `run paused${view.reason ? `: ${view.reason}` : ''}: ${hint(`extend ${runId} ${flag}`)}  (or ${hint(`cancel ${runId}`)})`,
+    );
+  }
   for (const step of view.steps) {
     if (step.state === 'awaitingConfirmation') {
       const why = step.reason ? ` (${step.reason})` : ` (tier ${step.tier})`;

@@ -193,6 +193,14 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
     .option('--by <name>', 'who cancels (default: your user name)')
     .action(act(async (runId: string, flags) => (await load.gates()).cancelCommand(runId, flags, io)));
 
+  common(program.command('extend').argument('<run>', 'run id'))
+    .description("raise a run's budget; a run paused on its budget continues")
+    .option('--max-cost <usd>', 'the new dollar limit')
+    .option('--max-tokens <n>', 'the new token limit')
+    .option('--max-steps <n>', 'the new step limit')
+    .option('--by <name>', 'who extends it (default: your user name)')
+    .action(act(async (runId: string, flags) => (await load.gates()).extendCommand(runId, flags, io)));
+
   common(
     program
       .command('control')

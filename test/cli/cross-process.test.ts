@@ -38,6 +38,24 @@ function commandTimes(db: string): { createdAt: number; appliedAt: number } {
 }
 
 describe.concurrent('commands from a second process', () => {
+  it('extend continues a run paused on its step budget', async () => {
+    const db = path.join(cwd, 'extend.db');
+    const config = path.join(cwd, 'budget.json');
+    writeFileSync(config, JSON.stringify({ budget: { maxSteps: 2 } }));
+    const first = start(['run', HELLO, '--db', db, '--config', config], { cwd });
+    const runId = runIdOf((await first.line(/^run run_/)).line);
+    await first.line(`run ${runId}: running -> paused`);
+
+    const bad = await tv(['extend', runId, '--db', db, '--max-steps', 'lots'], { cwd });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--max-steps must be a positive whole number, got "lots"');
+    const second = await tv(['extend', runId, '--db', db, '--max-steps', '3'], { cwd });
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stdout).toContain(`extended the budget of run ${runId}: maxSteps 3`);
+    await first.line(`run ${runId}: paused -> running`);
+    expect((await first.exited).code).toBe(0);
+  });
+
   it('approve reaches the running process within 250 ms', async () => {
     const db = path.join(cwd, 'approve.db');
     const first = start(['run', HELLO, '--db', db, '--require-approval'], { cwd });

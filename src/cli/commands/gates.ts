@@ -77,6 +77,12 @@ async function explainGate(
   verb: 'approve' | 'reject',
 ): Promise<never> {
   if (isTaskvisorError(error, 'INVALID_STATE')) {
+    const view = await sv.get(runId);
+    if (view?.phase === 'paused') {
+      throw new CliError(
+        `${error.message} It is paused on its budget (${view.reason ?? 'limit reached'}): raise it with taskvisor extend ${runId} --max-cost <usd> | --max-tokens <n> | --max-steps <n>, or cancel it.`,
+      );
+    }
     const waiting =
       (await sv.get(runId))?.steps.filter((step) => step.state === 'awaitingConfirmation') ?? [];
     if (waiting.length > 0) {
@@ -206,6 +212,48 @@ export function cancelCommand(runId: string, flags: CancelFlags, io: Io): Promis
   return send(flags, io, byRun(runId), async (sv, by) => {
     await sv.cancel(runId, { by, ...(flags.reason ? { reason: flags.reason } : {}) });
     return { command: 'cancel', text: `cancelled run ${runId}` };
+  });
+}
+
+export interface ExtendFlags extends GateFlags {
+  readonly maxCost?: string;
+  readonly maxTokens?: string;
+  readonly maxSteps?: string;
+}
+
+/** A positive number from a flag, or exit 2 naming the flag. */
+function positive(flag: string, value: string | undefined, integer: boolean): number | undefined {
+  if (value === undefined) return undefined;
+  const number = Number(value);
+  if (!Number.isFinite(number) || number <= 0 || (integer && !Number.isInteger(number))) {
+    throw new CliError(
+      `${flag} must be a positive ${integer ? 'whole number' : 'number'}, got ${JSON.stringify(value)}.`,
+    );
+  }
+  return number;
+}
+
+/** `extend <run>`: new budget limits; a run paused on its budget continues under them. */
+export function extendCommand(runId: string, flags: ExtendFlags, io: Io): Promise<number> {
+  const maxCostUsd = positive('--max-cost', flags.maxCost, false);
+  const maxTokens = positive('--max-tokens', flags.maxTokens, true);
+  const maxSteps = positive('--max-steps', flags.maxSteps, true);
+  const budget = {
+    ...(maxCostUsd === undefined ? {} : { maxCostUsd }),
+    ...(maxTokens === undefined ? {} : { maxTokens }),
+    ...(maxSteps === undefined ? {} : { maxSteps }),
+  };
+  if (Object.keys(budget).length === 0) {
+    throw new CliError(
+      `extend ${runId} needs at least one new limit: --max-cost <usd>, --max-tokens <n> or --max-steps <n>.`,
+    );
+  }
+  return send(flags, io, byRun(runId), async (sv, by) => {
+    await sv.extendBudget(runId, budget, { by });
+    const limits = Object.entries(budget)
+      .map(([name, value]) => `${name} ${value}`)
+      .join(', ');
+    return { command: 'extendBudget', text: `extended the budget of run ${runId}: ${limits}` };
   });
 }
 
