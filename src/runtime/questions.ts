@@ -7,7 +7,7 @@ import type { ExecuteActionInput, RunCommand } from '../../machines/protocol.js'
 import type { Clock } from '../clock.js';
 import { TaskvisorError } from '../errors.js';
 import type { Answer } from '../model/events.js';
-import type { Store } from '../store/store.js';
+import type { RequestRow, Store } from '../store/store.js';
 import type { Question } from './executor.js';
 import type { Persistence } from './persistence.js';
 
@@ -60,44 +60,36 @@ export class Questions {
     if (signal.aborted) throw signal.reason;
     const at = this.deps.clock.now();
     const requestId = existing?.id ?? this.deps.newId('req');
-    if (existing) {
-      // Asked again (a new attempt after a retry, a crash or a resume): the same request.
-      this.deps.persistence.stageRequestOpen(existing, existing.closedAt !== undefined);
-      if (existing.closedAt !== undefined) {
-        this.deps.persistence.stageEvent({
-          type: 'request.opened',
-          at,
-          runId: input.runId,
-          stepId: input.stepId,
-          requestId,
-          key: existing.key,
-          question: existing.question,
-          ...(existing.options ? { options: [...existing.options] } : {}),
-        });
-      }
-    } else {
-      const options = question.options?.map((option) => ({
-        id: String(option.id),
-        label: String(option.label),
-      }));
-      this.deps.persistence.stageRequestOpen({
-        id: requestId,
-        runId: input.runId,
-        stepId: input.stepId,
-        key: question.key,
-        question: question.question,
-        ...(options ? { options } : {}),
-        openedAt: at,
-      });
+    // Asked again (a new attempt after a retry, a crash or a resume): the same request,
+    // announced again only if it had been closed.
+    const row: RequestRow = existing ?? {
+      id: requestId,
+      runId: input.runId,
+      stepId: input.stepId,
+      key: question.key,
+      question: question.question,
+      ...(question.options
+        ? {
+            options: question.options.map((option) => ({
+              id: String(option.id),
+              label: String(option.label),
+            })),
+          }
+        : {}),
+      openedAt: at,
+    };
+    const reopened = existing !== undefined && existing.closedAt !== undefined;
+    this.deps.persistence.stageRequestOpen(row, reopened);
+    if (!existing || reopened) {
       this.deps.persistence.stageEvent({
         type: 'request.opened',
         at,
         runId: input.runId,
         stepId: input.stepId,
         requestId,
-        key: question.key,
-        question: question.question,
-        ...(options ? { options } : {}),
+        key: row.key,
+        question: row.question,
+        ...(row.options ? { options: [...row.options] } : {}),
       });
     }
     const answered = new Promise<Answer>((resolve, reject) => {
