@@ -5,7 +5,7 @@
  * for all test files); `npm ci` in CI has just built it.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -56,6 +56,8 @@ async function ensureBuilt(): Promise<void> {
         },
       );
       if (!existsSync(BIN)) throw new Error('npm run build did not produce dist/src/cli/bin.js');
+      // As `npm run build` does: the bin is run directly by `npx taskvisor`.
+      chmodSync(BIN, 0o755);
       return;
     } finally {
       rmSync(lock, { recursive: true, force: true });
