@@ -18,7 +18,8 @@ import type { RunView, Usage } from './model/views.js';
 import { DEFAULT_DB_PATH, openSqliteStore } from './store/sqlite-store.js';
 import type { ArtifactRow, AttemptRow, RequestRow } from './store/store.js';
 import type { ActionFunction } from './runtime/executor.js';
-import { type RunHandle, Runtime, unknownRun } from './runtime/runtime.js';
+import type { InspectionEvent } from 'xstate';
+import { type InspectObserver, type RunHandle, Runtime, unknownRun } from './runtime/runtime.js';
 import { createBuiltinActions } from './actions/builtin.js';
 import { type FanoutServices, fanoutStatesOf } from './actions/fanout.js';
 import { type MonitorView, monitorView } from './fanout/monitor.js';
@@ -144,6 +145,11 @@ export interface Supervisor {
   close(): Promise<void>;
 }
 
+/** An inspection observer (object or function) as a function. */
+function inspectorOf(observer: InspectObserver): (event: InspectionEvent) => void {
+  return typeof observer === 'function' ? observer : (event) => observer.next?.(event);
+}
+
 function pendingRequest(row: RequestRow): PendingRequest {
   return {
     requestId: row.id,
@@ -224,6 +230,7 @@ export async function createSupervisor(options: SupervisorOptions = {}): Promise
       return events.filter((event) => 'stepId' in event && event.stepId === stepId);
     },
     register: (runId, stepId, handle) => runtimeOf().fanouts.register(runId, stepId, handle),
+    ...(options.inspect ? { inspect: inspectorOf(options.inspect) } : {}),
   };
   const builtins = createBuiltinActions({ clock, ...builtinServices, memory, fanout });
   for (const kind of Object.keys(options.actions ?? {})) {

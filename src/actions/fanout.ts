@@ -6,6 +6,7 @@
  * completed worker and asks again only what did not finish. Every model call goes through
  * the run's meter: it is checked against the budget and recorded as usage.
  */
+import type { InspectionEvent } from 'xstate';
 import type { Clock } from '../clock.js';
 import { TaskvisorError } from '../errors.js';
 import type { FanoutState, PersistedWorker } from '../fanout/fanout-state.js';
@@ -38,6 +39,8 @@ export interface FanoutServices {
   readonly register: (runId: string, stepId: string, handle: FanoutHandle) => () => void;
   /** Workers running at once in one fan-out (default 4). */
   readonly concurrency?: number;
+  /** The supervisor's inspection observer: worker actors show up in the inspector too. */
+  readonly inspect?: (event: InspectionEvent) => void;
 }
 
 /**
@@ -140,6 +143,7 @@ export function createFanoutAction(services: FanoutServices): ActionFunction {
         clock: services.clock,
         signal: ctx.signal,
         prices: services.prices,
+        ...(services.inspect ? { inspect: services.inspect } : {}),
         ...(stored ? { restore: stored, retryFailed: ctx.attempt > 1 } : {}),
         onWorkerTransition: (transition) => {
           const context = transition.snapshot.context;

@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TaskvisorEvent } from '../../src/model/events.js';
-import type { Supervisor } from '../../src/supervisor.js';
+import type { Supervisor, SupervisorOptions } from '../../src/supervisor.js';
 import { createGate, type Gate } from '../support/gate.js';
 import { type OpenAiServer, type ScriptedResponse, startOpenAiServer } from '../support/openai-server.js';
 import { sequentialIds, useSupervisorHarness } from '../support/supervisor-harness.js';
@@ -49,12 +49,13 @@ async function world(route: (call: Call, index: number) => ScriptedResponse | Pr
     },
   });
   const db = harness.dbPath();
-  const open = () =>
+  const open = (extra: Partial<SupervisorOptions> = {}) =>
     harness.open({
       db,
       llm: { baseURL: server!.baseURL, apiKey: 'test', model: 'gpt-4o', maxRetries: 0 },
       prices,
       ids: sequentialIds(),
+      ...extra,
     });
   return { calls, open };
 }
@@ -189,6 +190,20 @@ describe('sv.fanout()', () => {
       ['slow#1', 'resume'],
     ]);
     await expect(sv.control(run.id, 'slow#1', 'cancel')).rejects.toThrow(/Run run-1 is completed/);
+  });
+
+  it('shows the worker actors to the inspection observer', async () => {
+    const { open } = await world(() => ({ text: 'ok', usage: usage(1, 1) }));
+    const seen: string[] = [];
+    const sv = await open({
+      inspect: (event) => {
+        if (event.type === '@xstate.actor') seen.push((event.actorRef as unknown as { id: string }).id);
+      },
+    });
+    const run = await sv.fanout({ prompt: 'p', targets: ['gpt-4o', 'o3-mini'] });
+    await run.done;
+    // The run's task, its fan-out step, and the step's two worker actors.
+    expect(seen).toEqual(expect.arrayContaining([run.id, 'fanout', 'gpt-4o', 'o3-mini']));
   });
 
   it('reports the run, its workers, open requests and recent events in monitor()', async () => {
