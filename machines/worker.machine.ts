@@ -14,19 +14,13 @@
  * flight rejects with `ATTEMPT_INTERRUPTED` and the worker queues a new attempt.
  */
 import { assign, type DoneActorEvent, fromPromise, setup } from 'xstate';
+import { type WorkerState, WorkerStateSchema } from '../src/model/states.js';
 import { ATTEMPT_INTERRUPTED, type StepControlAction } from './protocol.js';
 
-export type WorkerState = 'queued' | 'running' | 'interrupted' | 'completed' | 'failed' | 'cancelled';
+export type { WorkerState } from '../src/model/states.js';
 
 /** Every worker state, in lifecycle order. */
-export const WORKER_STATES: readonly WorkerState[] = [
-  'queued',
-  'running',
-  'interrupted',
-  'completed',
-  'failed',
-  'cancelled',
-];
+export const WORKER_STATES: readonly WorkerState[] = WorkerStateSchema.options;
 
 export interface WorkerInput {
   readonly label: string;

@@ -6,6 +6,7 @@
  * - `cli`: a command template whose args hold `{spec}`, run under the shell sandbox rules
  *   (allowed binary, confined cwd, filtered env, process-group kill on cancel or timeout).
  */
+import { whenAborted, withDeadline } from '../abort.js';
 import { z } from 'zod';
 import type { Clock } from '../clock.js';
 import { quote, TaskvisorError } from '../errors.js';
@@ -281,27 +282,19 @@ async function withTimeout<T>(
 ): Promise<T> {
   const limit =
     agent.timeoutMs ?? runner.sandbox?.timeoutsMs[runner.tier] ?? DEFAULT_TIMEOUTS_MS[runner.tier];
-  const timeout = new AbortController();
-  const timer = runner.clock.setTimeout(
+  const timed = withDeadline(
+    runner.clock,
+    ctx.signal,
+    runner.clock.now() + limit,
     () =>
-      timeout.abort(
-        new TaskvisorError('STEP_TIMEOUT', `Agent "${agent.name}" timed out after ${limit} ms.`, {
-          agent: agent.name,
-          timeoutMs: limit,
-        }),
-      ),
-    limit,
-  );
-  const signal = AbortSignal.any([ctx.signal, timeout.signal]);
-  try {
-    return await Promise.race([
-      work(signal),
-      new Promise<never>((_, reject) => {
-        if (signal.aborted) reject(signal.reason);
-        signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+      new TaskvisorError('STEP_TIMEOUT', `Agent "${agent.name}" timed out after ${limit} ms.`, {
+        agent: agent.name,
+        timeoutMs: limit,
       }),
-    ]);
+  );
+  try {
+    return await Promise.race([work(timed.signal), whenAborted(timed.signal)]);
   } finally {
-    runner.clock.clearTimeout(timer);
+    timed.clear();
   }
 }

@@ -3,6 +3,7 @@
  * when the endpoint is unreachable, times out, or answers 408, 429 or 5xx. A 2xx answer is a
  * delivery; any other answer fails at once (retrying would not change it).
  */
+import { withDeadline } from '../abort.js';
 import { type Clock, sleep } from '../clock.js';
 import { TaskvisorError } from '../errors.js';
 import type { Json } from '../model/json.js';
@@ -49,10 +50,11 @@ export async function postWebhook(
   let last: { status?: number; message: string } = { message: 'not tried' };
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
     if (signal?.aborted) throw aborted(options.url, signal.reason);
-    const timeout = new AbortController();
-    const timer = clock.setTimeout(
-      () => timeout.abort(new Error(`no answer within ${timeoutMs} ms`)),
-      timeoutMs,
+    const timed = withDeadline(
+      clock,
+      signal,
+      clock.now() + timeoutMs,
+      () => new Error(`no answer within ${timeoutMs} ms`),
     );
     let retryAfterMs: number | undefined;
     try {
@@ -64,7 +66,7 @@ export async function postWebhook(
           ...options.headers,
         },
         body: payload,
-        signal: signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal,
+        signal: timed.signal,
       });
       // Drain the body so the connection is released.
       const text = await response.text().catch(() => '');
@@ -85,10 +87,10 @@ export async function postWebhook(
     } catch (error) {
       if (error instanceof TaskvisorError) throw error;
       if (signal?.aborted) throw aborted(options.url, signal.reason);
-      const reason = timeout.signal.aborted ? timeout.signal.reason : error;
+      const reason = timed.timeout?.aborted ? timed.timeout.reason : error;
       last = { message: describe(reason) };
     } finally {
-      clock.clearTimeout(timer);
+      timed.clear();
     }
     if (attempt < maxAttempts) {
       const wait = Math.min(MAX_BACKOFF_MS, Math.max(backoffMs * 2 ** (attempt - 1), retryAfterMs ?? 0));

@@ -13,7 +13,7 @@ import {
   type WorkerUsage,
 } from '../../machines/worker.machine.js';
 import { ATTEMPT_INTERRUPTED } from '../../machines/protocol.js';
-import { whenAborted } from '../abort.js';
+import { whenAborted, withDeadline } from '../abort.js';
 import type { Clock } from '../clock.js';
 import { isTaskvisorError, quote, TaskvisorError } from '../errors.js';
 import type { ChatMessage, ChatRequest, ChatResult, TokenUsage } from '../llm/chat.js';
@@ -118,24 +118,20 @@ export function createCallModel(deps: CallModelDeps) {
         at: clock.now(),
       } satisfies CallModelError;
     }
-    const timeout = new AbortController();
     const deadline = input.deadline;
-    const timer =
-      deadline === undefined
-        ? undefined
-        : clock.setTimeout(
-            () =>
-              timeout.abort(
-                new TaskvisorError(
-                  'WORKER_TIMEOUT',
-                  `fan-out worker ${quote(input.label)} timed out at its deadline (attempt ${input.attempt}); ` +
-                    'retry it, or give the fan-out a longer workerTimeoutMs',
-                  { label: input.label, deadline, retryable: true },
-                ),
-              ),
-            Math.max(0, deadline - clock.now()),
-          );
-    const combined = AbortSignal.any([signal, timeout.signal]);
+    const timed = withDeadline(
+      clock,
+      signal,
+      deadline,
+      () =>
+        new TaskvisorError(
+          'WORKER_TIMEOUT',
+          `fan-out worker ${quote(input.label)} timed out at its deadline (attempt ${input.attempt}); ` +
+            'retry it, or give the fan-out a longer workerTimeoutMs',
+          { label: input.label, deadline, retryable: true },
+        ),
+    );
+    const combined = timed.signal;
     try {
       const request = { ...deps.requestFor(input.targetIndex), signal: combined };
       const result = await Promise.race([
@@ -146,10 +142,10 @@ export function createCallModel(deps: CallModelDeps) {
       deps.onUsage?.({ label: input.label, model: input.model, role: 'worker', ...usage });
       return { text: result.text, usage, at: clock.now() };
     } catch (error) {
-      if (timeout.signal.aborted) throw failure(timeout.signal.reason, clock.now());
+      if (timed.timeout?.aborted) throw failure(timed.timeout.reason, clock.now());
       throw failure(error, clock.now());
     } finally {
-      if (timer !== undefined) clock.clearTimeout(timer);
+      timed.clear();
     }
   });
 }

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { BudgetSchema } from './budget.js';
 import { JsonSchema } from './json.js';
-import { RunPhaseSchema, StepStateSchema } from './states.js';
+import { RunPhaseSchema, StepStateSchema, WorkerStateSchema } from './states.js';
 import { TierSchema } from './tier.js';
 
 /** What the read model needs to know of a step's definition. */
@@ -135,15 +135,6 @@ export const ControlAppliedEventSchema = z.object({
   label: z.string().optional(),
   by: z.string().optional(),
 });
-
-export const WorkerStateSchema = z.enum([
-  'queued',
-  'running',
-  'interrupted',
-  'completed',
-  'failed',
-  'cancelled',
-]);
 
 /** A fan-out worker (an actor spawned by a `fanout` step) changed state. */
 export const WorkerTransitionEventSchema = z.object({

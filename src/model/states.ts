@@ -29,6 +29,17 @@ export const StepStateSchema = z.enum([
 ]);
 export type StepState = z.infer<typeof StepStateSchema>;
 
+/** States of a fan-out worker (the worker actor), in lifecycle order. */
+export const WorkerStateSchema = z.enum([
+  'queued',
+  'running',
+  'interrupted',
+  'completed',
+  'failed',
+  'cancelled',
+]);
+export type WorkerState = z.infer<typeof WorkerStateSchema>;
+
 export const TERMINAL_PHASES: ReadonlySet<RunPhase> = new Set(['completed', 'failed', 'cancelled']);
 
 /** A settled step no longer holds a run slot; only a human `retry` (failed, cancelled) revives it. */
@@ -46,3 +57,8 @@ export function isTerminalPhase(phase: RunPhase): boolean {
 export function isSettledStepState(state: StepState): boolean {
   return SETTLED_STEP_STATES.has(state);
 }
+
+/** The step states that are not settled: pending, waiting or working. */
+export const OPEN_STEP_STATES: ReadonlySet<StepState> = new Set(
+  StepStateSchema.options.filter((state) => !SETTLED_STEP_STATES.has(state)),
+);

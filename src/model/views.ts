@@ -4,9 +4,16 @@
  * database (from the event log), and the two always agree.
  */
 import { z } from 'zod';
-import { type StepOutline, StepOutlineSchema, type TaskvisorEvent, WorkerStateSchema } from './events.js';
+import { type StepOutline, StepOutlineSchema, type TaskvisorEvent } from './events.js';
 import { type Json, JsonSchema } from './json.js';
-import { isTerminalPhase, type RunPhase, RunPhaseSchema, type StepState, StepStateSchema } from './states.js';
+import {
+  isTerminalPhase,
+  type RunPhase,
+  RunPhaseSchema,
+  type StepState,
+  StepStateSchema,
+  WorkerStateSchema,
+} from './states.js';
 import { TierSchema } from './tier.js';
 
 export const StepViewSchema = z.object({

@@ -8,7 +8,7 @@ import type { RunCommand, StepControlAction } from '../../machines/protocol.js';
 import { TaskvisorError } from '../errors.js';
 import type { Budget } from '../model/budget.js';
 import type { Answer, UnsequencedEvent } from '../model/events.js';
-import { isTerminalPhase, type StepState } from '../model/states.js';
+import { isTerminalPhase, OPEN_STEP_STATES, type StepState } from '../model/states.js';
 import { didYouMean } from '../model/suggest.js';
 import type { RunView, StepView, WorkerSummary } from '../model/views.js';
 import type { RequestRow } from '../store/store.js';
@@ -72,18 +72,10 @@ export type Command =
     };
 
 const WORKING: ReadonlySet<StepState> = new Set(['running', 'awaitingInput']);
-const OPEN: ReadonlySet<StepState> = new Set([
-  'pending',
-  'awaitingConfirmation',
-  'running',
-  'awaitingInput',
-  'retrying',
-  'interrupted',
-]);
 
 /** Which step states each control applies to. */
 export const CONTROL_STATES: Readonly<Record<StepControlAction, ReadonlySet<StepState>>> = {
-  cancel: OPEN,
+  cancel: OPEN_STEP_STATES,
   interrupt: WORKING,
   resume: new Set(['interrupted']),
   retry: new Set(['failed', 'cancelled', 'retrying']),

@@ -17,7 +17,7 @@ import {
   type WaitUntilInput,
   type WaitUntilOutput,
 } from '../../machines/protocol.js';
-import { whenAborted } from '../abort.js';
+import { whenAborted, withDeadline } from '../abort.js';
 import { type Clock, sleep } from '../clock.js';
 import { isTaskvisorError, TaskvisorError } from '../errors.js';
 import type { Answer } from '../model/events.js';
@@ -158,23 +158,19 @@ export function createExecuteAction(deps: ExecutorDeps) {
     if (signal.aborted)
       throw stepError(new TaskvisorError('ABORTED', 'the attempt was stopped before it ran'), clock.now());
 
-    const timeout = new AbortController();
     const deadline = input.deadline;
-    const timer =
-      deadline === undefined
-        ? undefined
-        : clock.setTimeout(
-            () =>
-              timeout.abort(
-                new TaskvisorError(
-                  'STEP_TIMEOUT',
-                  `step ${input.stepId} timed out after ${input.step.timeoutMs ?? deadline - startedAt} ms (attempt ${input.attempt})`,
-                  { retryable: true },
-                ),
-              ),
-            deadline - clock.now(),
-          );
-    const combined = timer === undefined ? signal : AbortSignal.any([signal, timeout.signal]);
+    const timed = withDeadline(
+      clock,
+      signal,
+      deadline,
+      () =>
+        new TaskvisorError(
+          'STEP_TIMEOUT',
+          `step ${input.stepId} timed out after ${input.step.timeoutMs ?? deadline! - startedAt} ms (attempt ${input.attempt})`,
+          { retryable: true },
+        ),
+    );
+    const combined = timed.signal;
     try {
       const action = deps.actions.get(input.step.action.kind);
       if (!action) {
@@ -245,7 +241,7 @@ export function createExecuteAction(deps: ExecutorDeps) {
       });
       throw failure;
     } finally {
-      if (timer !== undefined) clock.clearTimeout(timer);
+      timed.clear();
     }
   });
 }
