@@ -223,11 +223,10 @@ export async function createSupervisor(options: SupervisorOptions = {}): Promise
     hasModel: modelConfigured(options),
     chatFor: (ctx) => runtimeOf().meter.chat(ctx.runId, ctx.stepId, ctx.signal),
     stage: (event) => runtimeOf().persistence.stageEvent(event),
-    eventsOf: async (runId, stepId) => {
+    eventsOf: async (runId) => {
       const runtime = runtimeOf();
       await runtime.persistence.durable();
-      const events = await runtime.store.readEvents({ runId });
-      return events.filter((event) => 'stepId' in event && event.stepId === stepId);
+      return runtime.store.readEvents({ runId });
     },
     register: (runId, stepId, handle) => runtimeOf().fanouts.register(runId, stepId, handle),
     ...(options.inspect ? { inspect: inspectorOf(options.inspect) } : {}),

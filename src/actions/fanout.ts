@@ -33,38 +33,14 @@ export interface FanoutServices {
   readonly chatFor: (ctx: ActionContext) => (request: ChatRequest, via?: LlmClient) => Promise<ChatResult>;
   /** Stages an event in the run's next commit. */
   readonly stage: (event: UnsequencedEvent) => void;
-  /** The step's committed events of earlier attempts (for resume). */
-  readonly eventsOf: (runId: string, stepId: string) => Promise<TaskvisorEvent[]>;
+  /** The run's committed events (a resumed fan-out finds its workers' snapshots there). */
+  readonly eventsOf: (runId: string) => Promise<TaskvisorEvent[]>;
   /** Makes the live handle reachable by worker controls; returns its unregister function. */
   readonly register: (runId: string, stepId: string, handle: FanoutHandle) => () => void;
   /** Workers running at once in one fan-out (default 4). */
   readonly concurrency?: number;
   /** The supervisor's inspection observer: worker actors show up in the inspector too. */
   readonly inspect?: (event: InspectionEvent) => void;
-}
-
-/**
- * The state a fan-out resumes from: each worker's latest snapshot from its
- * `worker.transition` events, in target order, and the reduction if one was given.
- */
-export function fanoutStateFromEvents(
-  events: readonly TaskvisorEvent[],
-  labels: readonly string[],
-): FanoutState | undefined {
-  const latest = new Map<string, PersistedWorker>();
-  let reduction: Reduction | undefined;
-  for (const event of events) {
-    if (event.type === 'worker.transition') latest.set(event.label, event.snapshot as PersistedWorker);
-    else if (event.type === 'fanout.reduced') reduction = event.reduction as unknown as Reduction;
-  }
-  if (latest.size === 0) return undefined;
-  // A stored state is only usable whole: the same workers as this fan-out has.
-  if (labels.some((label) => !latest.has(label)) || latest.size !== labels.length) return undefined;
-  return {
-    version: FANOUT_STATE_VERSION,
-    workers: labels.map((label) => ({ label, snapshot: latest.get(label)! })),
-    ...(reduction ? { reduction } : {}),
-  };
 }
 
 /** Every fan-out step's latest state in a run's events, workers in the order first seen. */
@@ -90,6 +66,23 @@ export function fanoutStatesOf(
       ...(step.reduction ? { reduction: step.reduction } : {}),
     },
   }));
+}
+
+/**
+ * The state a fan-out step resumes from: each worker's latest snapshot from its
+ * `worker.transition` events, in target order (`labels`), and the reduction if one was
+ * given; undefined unless the events hold exactly these workers.
+ */
+export function fanoutStateFromEvents(
+  events: readonly TaskvisorEvent[],
+  stepId: string,
+  labels: readonly string[],
+): FanoutState | undefined {
+  const stored = fanoutStatesOf(events).find((fanout) => fanout.stepId === stepId)?.state;
+  if (!stored || stored.workers.length !== labels.length) return undefined;
+  const byLabel = new Map(stored.workers.map((worker) => [worker.label, worker.snapshot]));
+  if (labels.some((label) => !byLabel.has(label))) return undefined;
+  return { ...stored, workers: labels.map((label) => ({ label, snapshot: byLabel.get(label)! })) };
 }
 
 export function createFanoutAction(services: FanoutServices): ActionFunction {
@@ -128,7 +121,7 @@ export function createFanoutAction(services: FanoutServices): ActionFunction {
     // Fail fast on a target nobody can call, before any worker starts.
     for (const target of targets.map(normalizeTarget)) clientFor(target);
 
-    const stored = fanoutStateFromEvents(await services.eventsOf(ctx.runId, ctx.stepId), labels);
+    const stored = fanoutStateFromEvents(await services.eventsOf(ctx.runId), ctx.stepId, labels);
     const base = { runId: ctx.runId, stepId: ctx.stepId };
     const handle = startFanout(
       {
