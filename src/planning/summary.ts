@@ -19,35 +19,42 @@ export function summarizePlan(
   steps: readonly StepOutline[],
   confirmTiers: readonly Tier[],
 ): string {
-  const number = new Map(steps.map((step, index) => [step.id, index + 1]));
-  const lines = [`Plan: ${goal} (${steps.length} step${steps.length === 1 ? '' : 's'})`];
-  steps.forEach((step, index) => {
-    const after = step.dependsOn.map((id) => number.get(id) ?? id).join(', ');
-    const title = step.title === step.id ? '' : `: ${step.title}`;
-    let line = `  ${index + 1}. ${step.id}${title} [${step.kind}]`;
-    if (after) line += ` after ${after}`;
-    if (step.replaces !== undefined) line += ` (replaces ${step.replaces})`;
-    if (confirmTiers.includes(step.tier)) line += `  ⚠ ${step.tier}: asks for confirmation`;
-    lines.push(line);
-  });
-  return lines.join('\n');
+  return [
+    `Plan: ${goal} (${plural(steps.length, 'step')})`,
+    ...stepLines(steps, confirmTiers).map((line) => `  ${line}`),
+  ].join('\n');
 }
 
-/** A replan waiting for approval: the steps it would add, after the plan as it is. */
+/** A replan waiting for approval: the plan as it is, then the steps it would add (marked `+`). */
 export function summarizeReplan(
   goal: string,
   steps: readonly StepOutline[],
   proposal: readonly StepOutline[],
   confirmTiers: readonly Tier[],
 ): string {
-  const added = summarizePlan(goal, [...steps, ...proposal], confirmTiers).split('\n');
-  const header = added.shift()!;
-  const current = added.slice(0, steps.length);
-  const proposed = added.slice(steps.length).map((line) => line.replace(/^ {2}/, '+ '));
+  const lines = stepLines([...steps, ...proposal], confirmTiers);
   return [
-    header.replace(/ \(\d+ steps?\)$/, ''),
-    ...current,
-    `Replan proposes ${proposal.length} step${proposal.length === 1 ? '' : 's'}:`,
-    ...proposed,
+    `Plan: ${goal}`,
+    ...lines.slice(0, steps.length).map((line) => `  ${line}`),
+    `Replan proposes ${plural(proposal.length, 'step')}:`,
+    ...lines.slice(steps.length).map((line) => `+ ${line}`),
   ].join('\n');
+}
+
+/** One line per step, numbered in order: dependencies by number, replacements, confirmation markers. */
+function stepLines(steps: readonly StepOutline[], confirmTiers: readonly Tier[]): string[] {
+  const number = new Map(steps.map((step, index) => [step.id, index + 1]));
+  return steps.map((step, index) => {
+    const after = step.dependsOn.map((id) => number.get(id) ?? id).join(', ');
+    const title = step.title === step.id ? '' : `: ${step.title}`;
+    let line = `${index + 1}. ${step.id}${title} [${step.kind}]`;
+    if (after) line += ` after ${after}`;
+    if (step.replaces !== undefined) line += ` (replaces ${step.replaces})`;
+    if (confirmTiers.includes(step.tier)) line += `  ⚠ ${step.tier}: asks for confirmation`;
+    return line;
+  });
+}
+
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
 }
