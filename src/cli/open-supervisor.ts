@@ -6,7 +6,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { isTaskvisorError } from '../errors.js';
 import { DEFAULT_DB_PATH } from '../store/sqlite-store.js';
 import { createSupervisor, type Supervisor, type SupervisorOptions } from '../supervisor.js';
 import { CliError } from './exit-codes.js';
@@ -95,35 +94,25 @@ export interface OpenOptions {
   readonly console?: (text: string) => void;
 }
 
-/** The options a driving command passes to `createSupervisor`. */
-export async function driveOptions(flags: DriveFlags): Promise<{
-  options: ConfigOptions;
-  implicit: ReadonlySet<string>;
-}> {
+/**
+ * The options a driving command passes to `createSupervisor`. Without `--model` or a
+ * config's `llm`, `createSupervisor` finds a model in the environment itself
+ * (TASKVISOR_MODEL, with OPENAI_BASE_URL / OPENAI_API_KEY).
+ */
+async function driveOptions(flags: DriveFlags): Promise<ConfigOptions> {
   const options: ConfigOptions = flags.config ? { ...(await loadConfig(flags.config)) } : {};
-  const implicit = new Set<string>();
   if (flags.allow && flags.allow.length > 0) {
     const sandbox = (options.sandbox ?? {}) as Record<string, unknown>;
     const allow = [...((sandbox.allow as string[] | undefined) ?? []), ...flags.allow];
     options.sandbox = { cwd: process.cwd(), ...sandbox, allow };
   }
-  if (options.llm === undefined) {
-    if (flags.model !== undefined) options.llm = { model: flags.model };
-    else if (process.env.OPENAI_API_KEY || process.env.OPENAI_BASE_URL) {
-      // The model client reads OPENAI_API_KEY, OPENAI_BASE_URL and TASKVISOR_MODEL itself.
-      options.llm = {};
-      implicit.add('llm');
-    }
-  }
-  return { options, implicit };
+  if (options.llm === undefined && flags.model !== undefined) options.llm = { model: flags.model };
+  return options;
 }
 
-/** Opens the supervisor a command works with. */
 export async function openSupervisor(flags: CommonFlags, open: OpenOptions = {}): Promise<Supervisor> {
   const db = dbPathOf(flags);
-  const { options, implicit } = open.drive
-    ? await driveOptions(open.drive)
-    : { options: {} as ConfigOptions, implicit: new Set<string>() };
+  const options = open.drive ? await driveOptions(open.drive) : {};
   const sink = open.console;
   const channels = (options.channels ?? {}) as Record<string, unknown>;
   if (sink && open.drive && channels.console === undefined) {
@@ -141,17 +130,7 @@ export async function openSupervisor(flags: CommonFlags, open: OpenOptions = {})
     ...(open.inspect ? { inspect: open.inspect } : {}),
     ...(open.runId ? { ids: { run: () => open.runId! } } : {}),
   } as SupervisorOptions;
-  try {
-    return await createSupervisor(full);
-  } catch (error) {
-    // A model found in the environment is optional: a version without model support runs without it.
-    const option = isTaskvisorError(error, 'INVALID_OPTION') ? error.details.option : undefined;
-    if (typeof option === 'string' && implicit.has(option)) {
-      const { [option]: _dropped, ...rest } = full as Record<string, unknown>;
-      return createSupervisor(rest as SupervisorOptions);
-    }
-    throw error;
-  }
+  return createSupervisor(full);
 }
 
 /** Closes a supervisor, keeping the first error. */
