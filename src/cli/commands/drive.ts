@@ -3,6 +3,10 @@ import type { RunView } from '../../model/views.js';
 import type { Io } from '../io.js';
 import { EXIT_OK, EXIT_RUN_FAILED } from '../exit-codes.js';
 import type { InspectorRelay } from '../inspector.js';
+import type { Supervisor } from '../../supervisor.js';
+import type { DisplayChoice } from '../display.js';
+import { followRuns } from '../follow.js';
+import { closeQuietly } from '../open-supervisor.js';
 
 /** 0 when every run completed, 1 when one failed or was cancelled. */
 export function exitCodeForViews(views: readonly RunView[]): number {
@@ -28,6 +32,32 @@ export function onInterrupt(stop: () => Promise<void>): { dispose(): void } {
       process.off('SIGTERM', handler);
     },
   };
+}
+
+/**
+ * Follows `runIds` to their end on `display`. Ctrl-C stops the display, closes the
+ * supervisor, then runs `stopped` (say how to resume); an error stops the display.
+ */
+export async function followInterruptibly(
+  supervisor: Supervisor,
+  runIds: readonly string[],
+  display: DisplayChoice,
+  stopped: () => void,
+  failure?: Promise<unknown>,
+): Promise<RunView[]> {
+  const interrupted = onInterrupt(async () => {
+    display.stop();
+    await closeQuietly(supervisor);
+    stopped();
+  });
+  try {
+    return await followRuns(supervisor, runIds, display.display, failure);
+  } catch (error) {
+    display.stop();
+    throw error;
+  } finally {
+    interrupted.dispose();
+  }
 }
 
 /**

@@ -4,15 +4,13 @@
  */
 import { ReduceModeSchema } from '../../model/action.js';
 import { didYouMean } from '../../model/suggest.js';
-import type { RunHandle } from '../../runtime/runtime.js';
 import type { Supervisor } from '../../supervisor.js';
 import { chooseDisplay } from '../display.js';
 import { type Io, printJson, printLine } from '../io.js';
 import { CliError } from '../exit-codes.js';
-import { followRuns } from '../follow.js';
 import { commandHint } from '../hints.js';
 import { closeQuietly, type DriveFlags, openSupervisor } from '../open-supervisor.js';
-import { exitCodeForViews, onInterrupt } from './drive.js';
+import { exitCodeForViews, followInterruptibly } from './drive.js';
 
 export interface FanoutFlags extends DriveFlags {
   readonly target: readonly string[];
@@ -20,15 +18,6 @@ export interface FanoutFlags extends DriveFlags {
   readonly reduce?: string;
   readonly reduceTarget?: string;
 }
-
-interface FanoutRequest {
-  readonly prompt: string;
-  readonly targets: string[];
-  readonly repeat?: number;
-  readonly reduce?: { readonly mode: string; readonly target?: string };
-}
-
-type WithFanout = Supervisor & { fanout?: (request: FanoutRequest) => Promise<RunHandle> };
 
 export async function fanoutCommand(prompt: string, flags: FanoutFlags, io: Io): Promise<number> {
   if (flags.target.length === 0) {
@@ -46,44 +35,38 @@ export async function fanoutCommand(prompt: string, flags: FanoutFlags, io: Io):
   }
   const hint = commandHint(flags.db);
   const display = await chooseDisplay(io, { json: flags.json, hint, severalRuns: false });
-  let sv: WithFanout | undefined;
+  let sv: Supervisor | undefined;
   try {
-    sv = (await openSupervisor(flags, {
+    sv = await openSupervisor(flags, {
       drive: flags,
       console: (text) => display.display.note(text),
-    })) as WithFanout;
-    if (typeof sv.fanout !== 'function') {
-      throw new CliError(
-        'fanout is not available yet in this version of taskvisor (the supervisor has no fanout()); use a plan with model steps instead.',
-      );
-    }
+    });
     const handle = await sv.fanout({
       prompt,
       targets: [...flags.target],
       ...(flags.repeat !== undefined ? { repeat: flags.repeat } : {}),
       ...(flags.reduce !== undefined
-        ? { reduce: { mode: flags.reduce, ...(flags.reduceTarget ? { target: flags.reduceTarget } : {}) } }
+        ? {
+            reduce: {
+              mode: ReduceModeSchema.parse(flags.reduce),
+              ...(flags.reduceTarget ? { target: flags.reduceTarget } : {}),
+            },
+          }
         : {}),
     });
     if (!flags.json) printLine(io, `run ${handle.id}`);
-    const supervisor = sv;
-    const interrupted = onInterrupt(async () => {
-      display.stop();
-      await closeQuietly(supervisor);
-      io.stderr.write(
-        `\ntaskvisor: stopped; run ${handle.id} resumes with ${hint(`resume ${handle.id}`)}.\n`,
-      );
-    });
-    try {
-      const views = await followRuns(supervisor, [handle.id], display.display, handle.done);
-      if (flags.json) printJson(io, views[0]);
-      return exitCodeForViews(views);
-    } catch (error) {
-      display.stop();
-      throw error;
-    } finally {
-      interrupted.dispose();
-    }
+    const views = await followInterruptibly(
+      sv,
+      [handle.id],
+      display,
+      () =>
+        io.stderr.write(
+          `\ntaskvisor: stopped; run ${handle.id} resumes with ${hint(`resume ${handle.id}`)}.\n`,
+        ),
+      handle.done,
+    );
+    if (flags.json) printJson(io, views[0]);
+    return exitCodeForViews(views);
   } finally {
     display.stop();
     await closeQuietly(sv);

@@ -8,12 +8,11 @@ import { chooseDisplay } from '../display.js';
 import { type Io, printJson, printLine } from '../io.js';
 import { CliError } from '../exit-codes.js';
 import { driverOf } from '../driver.js';
-import { followRuns } from '../follow.js';
 import { commandHint } from '../hints.js';
 import { type InspectorRelay, startInspector } from '../inspector.js';
 import { closeQuietly, type DriveFlags, openSupervisor, requireDatabase } from '../open-supervisor.js';
 import { summaryLines } from '../summary.js';
-import { exitCodeForViews, holdInspector, onInterrupt } from './drive.js';
+import { exitCodeForViews, followInterruptibly, holdInspector } from './drive.js';
 
 export interface ResumeFlags extends DriveFlags {
   readonly inspect?: boolean;
@@ -84,25 +83,13 @@ export async function resumeCommand(runId: string | undefined, flags: ResumeFlag
       printLine(io, `Stately inspector: open ${inspector.url} (the page embeds https://stately.ai/inspect)`);
     }
     if (!flags.json) for (const id of runIds) printLine(io, `run ${id}`);
-    const supervisor = sv;
-    const interrupted = onInterrupt(async () => {
-      display.stop();
-      await closeQuietly(supervisor);
+    const views = await followInterruptibly(sv, runIds, display, () => {
       inspector?.stop();
       io.stderr.write(`\ntaskvisor: stopped; the runs stay unfinished and resume with ${hint('resume')}.\n`);
     });
-    try {
-      const views = await followRuns(supervisor, runIds, display.display);
-      interrupted.dispose();
-      if (flags.json) printJson(io, runId === undefined ? views : views[0]);
-      await holdInspector(inspector, io, flags);
-      return exitCodeForViews(views);
-    } catch (error) {
-      display.stop();
-      throw error;
-    } finally {
-      interrupted.dispose();
-    }
+    if (flags.json) printJson(io, runId === undefined ? views : views[0]);
+    await holdInspector(inspector, io, flags);
+    return exitCodeForViews(views);
   } finally {
     display.stop();
     await closeQuietly(sv);

@@ -8,13 +8,12 @@ import type { Supervisor } from '../../supervisor.js';
 import { detachRun, reportToStarter } from '../detach.js';
 import { chooseDisplay } from '../display.js';
 import { errorLine, exitCodeOf } from '../exit-codes.js';
-import { followRuns } from '../follow.js';
 import { commandHint } from '../hints.js';
 import { type InspectorRelay, startInspector } from '../inspector.js';
 import { type Io, printJson, printLine } from '../io.js';
 import { loadRunTarget } from '../load-plan.js';
 import { closeQuietly, dbPathOf, type DriveFlags, openSupervisor } from '../open-supervisor.js';
-import { exitCodeForViews, holdInspector, onInterrupt } from './drive.js';
+import { exitCodeForViews, followInterruptibly, holdInspector } from './drive.js';
 
 export interface RunFlags extends DriveFlags {
   readonly detach?: boolean;
@@ -104,25 +103,23 @@ export async function runCommand(
       printLine(io, `Stately inspector: open ${inspector.url} (the page embeds https://stately.ai/inspect)`);
     }
   }
-  const interrupted = onInterrupt(async () => {
-    display.stop();
-    await closeQuietly(supervisor);
-    inspector?.stop();
-    io.stderr.write(
-      `\ntaskvisor: stopped; run ${runId} is unfinished and resumes with ${hint(`resume ${runId}`)} (or ${hint(`cancel ${runId}`)}).\n`,
-    );
-  });
   try {
-    const [view] = await followRuns(supervisor, [runId], display.display, handle.done);
-    interrupted.dispose();
+    const [view] = await followInterruptibly(
+      supervisor,
+      [runId],
+      display,
+      () => {
+        inspector?.stop();
+        io.stderr.write(
+          `\ntaskvisor: stopped; run ${runId} is unfinished and resumes with ${hint(`resume ${runId}`)} (or ${hint(`cancel ${runId}`)}).\n`,
+        );
+      },
+      handle.done,
+    );
     if (flags.json) printJson(io, view);
     await holdInspector(inspector, io, flags);
     return exitCodeForViews([view!]);
-  } catch (error) {
-    display.stop();
-    throw error;
   } finally {
-    interrupted.dispose();
     await closeQuietly(supervisor);
     inspector?.stop();
   }

@@ -11,7 +11,7 @@ import { driverOf } from '../driver.js';
 import { followRuns } from '../follow.js';
 import { commandHint } from '../hints.js';
 import { type CommonFlags, closeQuietly, openSupervisor, requireDatabase } from '../open-supervisor.js';
-import { exitCodeForViews, onInterrupt } from './drive.js';
+import { exitCodeForViews, followInterruptibly } from './drive.js';
 
 export async function watchCommand(runId: string, flags: CommonFlags, io: Io): Promise<number> {
   const db = requireDatabase(flags);
@@ -38,19 +38,7 @@ export async function watchCommand(runId: string, flags: CommonFlags, io: Io): P
     }
     printLine(io, `run ${runId}`);
     const display = await chooseDisplay(io, { json: false, hint, severalRuns: false });
-    const supervisor = sv;
-    const interrupted = onInterrupt(async () => {
-      display.stop();
-      await closeQuietly(supervisor);
-    });
-    try {
-      return exitCodeForViews(await followRuns(supervisor, [runId], display.display));
-    } catch (error) {
-      display.stop();
-      throw error;
-    } finally {
-      interrupted.dispose();
-    }
+    return exitCodeForViews(await followInterruptibly(sv, [runId], display, () => {}));
   } finally {
     await closeQuietly(sv);
   }
