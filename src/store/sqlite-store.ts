@@ -301,117 +301,115 @@ export class SqliteStore implements Store {
     const s = this.statements;
     const stored: TaskvisorEvent[] = [];
     const lost = new Set<string>();
-    {
-      for (const [runId, fence] of batch.fences) {
-        const row = s.runFence.get(runId) as { fence: number } | undefined;
-        if (row && row.fence > fence) lost.add(runId);
-      }
-      for (const run of batch.runs) {
-        if (run.type === 'insert') {
-          if (lost.has(run.row.id)) continue;
-          s.insertRun.run({
-            id: run.row.id,
-            goal: run.row.goal,
-            phase: run.row.phase,
-            createdAt: run.row.createdAt,
-            updatedAt: run.row.updatedAt,
-            planVersion: run.row.planVersion,
-            metadata: run.row.metadata ? JSON.stringify(run.row.metadata) : null,
-            owner: run.lease.owner,
-            host: run.lease.host,
-            pid: run.lease.pid,
-            expiresAt: run.lease.expiresAt,
-            fence: run.lease.fence,
-          });
-        } else if (!lost.has(run.id)) {
-          s.updateRun.run({
-            id: run.id,
-            phase: run.phase,
-            planVersion: run.planVersion,
-            updatedAt: run.updatedAt,
-            terminal: isTerminalPhase(run.phase) ? 1 : 0,
-          });
-        }
-      }
-      for (const plan of batch.plans) {
-        if (!lost.has(plan.runId)) s.insertPlan.run(plan.runId, plan.version, JSON.stringify(plan.plan));
-      }
-      for (const actor of batch.actors) {
-        if (lost.has(actor.runId)) continue;
-        s.upsertActor.run({
-          runId: actor.runId,
-          actorId: actor.actorId,
-          kind: actor.kind,
-          state: actor.state,
-          snapshot: JSON.stringify(actor.snapshot),
-          fence: batch.fences.get(actor.runId) ?? 0,
-          updatedAt: actor.updatedAt,
-        });
-      }
-      for (const attempt of batch.attempts) {
-        if (lost.has(attempt.runId)) continue;
-        s.upsertAttempt.run({
-          runId: attempt.runId,
-          stepId: attempt.stepId,
-          attempt: attempt.attempt,
-          idempotencyKey: attempt.idempotencyKey,
-          status: attempt.status,
-          startedAt: attempt.startedAt,
-          endedAt: attempt.endedAt ?? null,
-          output: attempt.output === undefined ? null : JSON.stringify(attempt.output),
-          error: attempt.error === undefined ? null : JSON.stringify(attempt.error),
-        });
-      }
-      for (const request of batch.requests) {
-        if (request.type === 'open') {
-          if (lost.has(request.row.runId)) continue;
-          s.openRequest.run({
-            id: request.row.id,
-            runId: request.row.runId,
-            stepId: request.row.stepId,
-            key: request.row.key,
-            question: request.row.question,
-            options: request.row.options ? JSON.stringify(request.row.options) : null,
-            openedAt: request.row.openedAt,
-          });
-        } else if (request.type === 'answer') {
-          s.answerRequest.run(JSON.stringify(request.answer), request.at, request.by ?? null, request.id);
-        } else if (request.type === 'close') {
-          s.closeRequest.run(request.at, request.id);
-        } else {
-          s.reopenRequest.run(request.id);
-        }
-      }
-      for (const artifact of batch.artifacts) {
-        if (lost.has(artifact.runId)) continue;
-        s.insertArtifact.run(
-          artifact.runId,
-          artifact.stepId ?? null,
-          artifact.kind,
-          artifact.name,
-          JSON.stringify(artifact.body),
-          artifact.at,
-        );
-      }
-      for (const applied of batch.commandsApplied)
-        s.applyCommand.run(applied.at, applied.error ?? null, applied.id);
-      let seq = (s.lastSeq.get() as { seq: number }).seq;
-      for (const event of batch.events) {
-        if (lost.has(event.runId)) continue;
-        seq += 1;
-        const withSeq = { ...event, seq } as TaskvisorEvent;
-        s.insertEvent.run(
-          seq,
-          event.runId,
-          'stepId' in event && typeof event.stepId === 'string' ? event.stepId : null,
-          event.type,
-          event.at,
-          JSON.stringify(event),
-        );
-        stored.push(withSeq);
-      }
-      this.records.write(batch, lost);
+    for (const [runId, fence] of batch.fences) {
+      const row = s.runFence.get(runId) as { fence: number } | undefined;
+      if (row && row.fence > fence) lost.add(runId);
     }
+    for (const run of batch.runs) {
+      if (run.type === 'insert') {
+        if (lost.has(run.row.id)) continue;
+        s.insertRun.run({
+          id: run.row.id,
+          goal: run.row.goal,
+          phase: run.row.phase,
+          createdAt: run.row.createdAt,
+          updatedAt: run.row.updatedAt,
+          planVersion: run.row.planVersion,
+          metadata: run.row.metadata ? JSON.stringify(run.row.metadata) : null,
+          owner: run.lease.owner,
+          host: run.lease.host,
+          pid: run.lease.pid,
+          expiresAt: run.lease.expiresAt,
+          fence: run.lease.fence,
+        });
+      } else if (!lost.has(run.id)) {
+        s.updateRun.run({
+          id: run.id,
+          phase: run.phase,
+          planVersion: run.planVersion,
+          updatedAt: run.updatedAt,
+          terminal: isTerminalPhase(run.phase) ? 1 : 0,
+        });
+      }
+    }
+    for (const plan of batch.plans) {
+      if (!lost.has(plan.runId)) s.insertPlan.run(plan.runId, plan.version, JSON.stringify(plan.plan));
+    }
+    for (const actor of batch.actors) {
+      if (lost.has(actor.runId)) continue;
+      s.upsertActor.run({
+        runId: actor.runId,
+        actorId: actor.actorId,
+        kind: actor.kind,
+        state: actor.state,
+        snapshot: JSON.stringify(actor.snapshot),
+        fence: batch.fences.get(actor.runId) ?? 0,
+        updatedAt: actor.updatedAt,
+      });
+    }
+    for (const attempt of batch.attempts) {
+      if (lost.has(attempt.runId)) continue;
+      s.upsertAttempt.run({
+        runId: attempt.runId,
+        stepId: attempt.stepId,
+        attempt: attempt.attempt,
+        idempotencyKey: attempt.idempotencyKey,
+        status: attempt.status,
+        startedAt: attempt.startedAt,
+        endedAt: attempt.endedAt ?? null,
+        output: attempt.output === undefined ? null : JSON.stringify(attempt.output),
+        error: attempt.error === undefined ? null : JSON.stringify(attempt.error),
+      });
+    }
+    for (const request of batch.requests) {
+      if (request.type === 'open') {
+        if (lost.has(request.row.runId)) continue;
+        s.openRequest.run({
+          id: request.row.id,
+          runId: request.row.runId,
+          stepId: request.row.stepId,
+          key: request.row.key,
+          question: request.row.question,
+          options: request.row.options ? JSON.stringify(request.row.options) : null,
+          openedAt: request.row.openedAt,
+        });
+      } else if (request.type === 'answer') {
+        s.answerRequest.run(JSON.stringify(request.answer), request.at, request.by ?? null, request.id);
+      } else if (request.type === 'close') {
+        s.closeRequest.run(request.at, request.id);
+      } else {
+        s.reopenRequest.run(request.id);
+      }
+    }
+    for (const artifact of batch.artifacts) {
+      if (lost.has(artifact.runId)) continue;
+      s.insertArtifact.run(
+        artifact.runId,
+        artifact.stepId ?? null,
+        artifact.kind,
+        artifact.name,
+        JSON.stringify(artifact.body),
+        artifact.at,
+      );
+    }
+    for (const applied of batch.commandsApplied)
+      s.applyCommand.run(applied.at, applied.error ?? null, applied.id);
+    let seq = (s.lastSeq.get() as { seq: number }).seq;
+    for (const event of batch.events) {
+      if (lost.has(event.runId)) continue;
+      seq += 1;
+      const withSeq = { ...event, seq } as TaskvisorEvent;
+      s.insertEvent.run(
+        seq,
+        event.runId,
+        'stepId' in event && typeof event.stepId === 'string' ? event.stepId : null,
+        event.type,
+        event.at,
+        JSON.stringify(event),
+      );
+      stored.push(withSeq);
+    }
+    this.records.write(batch, lost);
     return { events: stored, lostRuns: [...lost] };
   }
 
