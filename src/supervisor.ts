@@ -276,13 +276,17 @@ export async function createSupervisor(options: SupervisorOptions = {}): Promise
         newId: (prefix) =>
           (prefix === 'run' ? options.ids?.run?.() : options.ids?.request?.()) ?? randomId(prefix),
       },
-      { resume: options.resume ?? true },
+      {
+        resume: options.resume ?? true,
+        onCreated: (created) => {
+          live.runtime = created;
+        },
+      },
     );
   } catch (error) {
     if (options.store === undefined) await store.close();
     throw error;
   }
-  live.runtime = runtime;
   return new SupervisorApi(runtime, clock, confirmTiers);
 }
 

@@ -194,8 +194,13 @@ export class Runtime {
     });
   }
 
-  static async open(config: RuntimeConfig, options: { resume: boolean }): Promise<Runtime> {
+  static async open(
+    config: RuntimeConfig,
+    options: { resume: boolean; onCreated?: (runtime: Runtime) => void },
+  ): Promise<Runtime> {
     const runtime = new Runtime(config);
+    // Before any run resumes: a resumed step's action may already reach the runtime.
+    options.onCreated?.(runtime);
     runtime.root.start();
     if (options.resume) await runtime.resume();
     runtime.startTimers(options.resume);
