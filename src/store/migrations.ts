@@ -4,6 +4,7 @@
  * its own transaction. Never edit a shipped migration: add the next one.
  */
 import type Database from 'better-sqlite3';
+import { TaskvisorError } from '../errors.js';
 
 export interface Migration {
   readonly version: number;
@@ -192,23 +193,61 @@ export function schemaVersion(db: Database.Database): number {
   return row ? Number(row.value) : 0;
 }
 
-/** Applies every migration newer than the database's version, in order. */
-export function migrate(db: Database.Database, migrations: readonly Migration[] = MIGRATIONS): number[] {
-  db.exec('CREATE TABLE IF NOT EXISTS taskvisor_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
-  const applied: number[] = [];
-  const current = schemaVersion(db);
-  for (const migration of [...migrations].sort((a, b) => a.version - b.version)) {
-    if (migration.version <= current) continue;
-    db.transaction(() => {
-      migration.up(db);
+/**
+ * Throws `SCHEMA_TOO_NEW` when a newer taskvisor wrote the database (its schema, or the
+ * machines of its runs), naming the file; nothing is written.
+ */
+export function refuseNewer(db: Database.Database, file: string, newestKnown: number): void {
+  const version = schemaVersion(db);
+  if (version > newestKnown) {
+    throw new TaskvisorError(
+      'SCHEMA_TOO_NEW',
+      `${file} was written by a newer taskvisor (schema version ${version}); this version understands up to ${newestKnown}. Upgrade taskvisor to open it; the file was left untouched.`,
+      { path: file, schemaVersion: version, supported: newestKnown },
+    );
+  }
+  if (version === 0) return;
+  const machine = db.prepare("SELECT value FROM taskvisor_meta WHERE key = 'machine_version'").get() as
+    { value: string } | undefined;
+  if (machine && Number(machine.value) > MACHINE_VERSION) {
+    throw new TaskvisorError(
+      'SCHEMA_TOO_NEW',
+      `${file} holds runs of newer machines (machine version ${machine.value}); this taskvisor knows version ${MACHINE_VERSION}. Upgrade taskvisor to resume them; the file was left untouched.`,
+      { path: file, machineVersion: Number(machine.value), supported: MACHINE_VERSION },
+    );
+  }
+}
+
+/**
+ * Applies every migration newer than the database's version, in order, in one IMMEDIATE
+ * transaction: the version is read under the write lock, so processes opening a database
+ * at the same moment never apply a migration twice, and a database another process
+ * migrated past what this one knows is refused (`SCHEMA_TOO_NEW`) with nothing written.
+ */
+export function migrate(
+  db: Database.Database,
+  migrations: readonly Migration[] = MIGRATIONS,
+  file = 'the database',
+): number[] {
+  const ordered = [...migrations].sort((a, b) => a.version - b.version);
+  const newest = ordered.length > 0 ? ordered[ordered.length - 1]!.version : SCHEMA_VERSION;
+  return db
+    .transaction(() => {
+      refuseNewer(db, file, newest);
+      const current = schemaVersion(db);
+      const pending = ordered.filter((migration) => migration.version > current);
+      if (pending.length === 0) return [];
+      db.exec('CREATE TABLE IF NOT EXISTS taskvisor_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
       const set = db.prepare(
         'INSERT INTO taskvisor_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
       );
-      set.run('app', 'taskvisor');
-      set.run('schema_version', String(migration.version));
-      set.run('machine_version', String(MACHINE_VERSION));
-    }).immediate();
-    applied.push(migration.version);
-  }
-  return applied;
+      for (const migration of pending) {
+        migration.up(db);
+        set.run('app', 'taskvisor');
+        set.run('schema_version', String(migration.version));
+        set.run('machine_version', String(MACHINE_VERSION));
+      }
+      return pending.map((migration) => migration.version);
+    })
+    .immediate();
 }

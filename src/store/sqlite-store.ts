@@ -2,7 +2,7 @@
  * `Store` on SQLite (better-sqlite3): WAL, `synchronous=NORMAL` by default (`durability:
  * 'full'` for FULL), prepared statements, one IMMEDIATE transaction per batch.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { AuditRow } from '../audit/audit-entries.js';
@@ -13,14 +13,7 @@ import type { TaskvisorEvent } from '../model/events.js';
 import type { Json } from '../model/json.js';
 import type { Plan } from '../model/plan.js';
 import { isTerminalPhase, type RunPhase } from '../model/states.js';
-import {
-  MACHINE_VERSION,
-  type Migration,
-  MIGRATIONS,
-  migrate,
-  SCHEMA_VERSION,
-  schemaVersion,
-} from './migrations.js';
+import { type Migration, MIGRATIONS, migrate, refuseNewer, SCHEMA_VERSION } from './migrations.js';
 import { SqliteRecords } from './sqlite-records.js';
 import type {
   ActorRow,
@@ -48,6 +41,7 @@ export interface SqliteStoreOptions {
 }
 
 const SQLITE_HEADER = 'SQLite format 3\0';
+const SQLITE_HEADER_BYTES = 20;
 
 interface RunRecord {
   id: string;
@@ -126,7 +120,7 @@ export function openSqliteStore(
   try {
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`);
-    migrate(db, migrations);
+    migrate(db, migrations, file);
   } catch (error) {
     db.close();
     throw error;
@@ -134,28 +128,39 @@ export function openSqliteStore(
   return new SqliteStore(db, file);
 }
 
-/** Refuses files that are not taskvisor databases, or that a newer taskvisor wrote, read-only. */
+/**
+ * Refuses files that are not taskvisor databases, or that a newer taskvisor wrote, without
+ * changing them and without removing any file another process may be using.
+ *
+ * A WAL-mode file is inspected through an ordinary connection that only reads: SQLite
+ * creates the `-wal`/`-shm` files it needs and, when that connection closes as the last
+ * one on the file, removes them itself under its own locks — so a refused file is left as
+ * it was, and the journals of a process that opened the file meanwhile are never touched.
+ * (The check used to delete "the journals it created" by name, and so deleted the WAL of a
+ * process that opened the database in that window, losing its commits.) A rollback-journal
+ * file, which creates no journal when read, is inspected read-only.
+ */
 function checkExistingDatabase(file: string, newestKnown: number): void {
   if (statSync(file).size === 0) return;
-  const header = Buffer.alloc(16);
+  const header = Buffer.alloc(SQLITE_HEADER_BYTES);
   const fd = openSync(file, 'r');
   try {
-    readSync(fd, header, 0, 16, 0);
+    readSync(fd, header, 0, SQLITE_HEADER_BYTES, 0);
   } finally {
     closeSync(fd);
   }
-  if (header.toString('latin1') !== SQLITE_HEADER) {
+  if (header.toString('latin1', 0, 16) !== SQLITE_HEADER) {
     throw new TaskvisorError(
       'NOT_A_TASKVISOR_DB',
       `${file} is not a SQLite database, so it cannot be a taskvisor database; it was left untouched. Pass another path with --db (or createSupervisor({ db })), or move the file away.`,
       { path: file },
     );
   }
-  // A read-only connection to a WAL database creates -wal/-shm files; remove the ones this
-  // check created, so a refused file is left as it was found.
-  const journals = [`${file}-wal`, `${file}-shm`].filter((journal) => !existsSync(journal));
-  const db = new Database(file, { readonly: true, fileMustExist: true });
+  // Header bytes 18 and 19 are the file format's write and read versions: 2 means WAL.
+  const walMode = header[18] === 2 && header[19] === 2;
+  const db = new Database(file, { readonly: !walMode, fileMustExist: true });
   try {
+    if (walMode) db.pragma('query_only = ON');
     const tables = (
       db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Array<{ name: string }>
     ).map((row) => row.name);
@@ -176,26 +181,9 @@ function checkExistingDatabase(file: string, newestKnown: number): void {
         { path: file },
       );
     }
-    const version = schemaVersion(db);
-    if (version > newestKnown) {
-      throw new TaskvisorError(
-        'SCHEMA_TOO_NEW',
-        `${file} was written by a newer taskvisor (schema version ${version}); this version understands up to ${newestKnown}. Upgrade taskvisor to open it; the file was left untouched.`,
-        { path: file, schemaVersion: version, supported: newestKnown },
-      );
-    }
-    const machine = db.prepare("SELECT value FROM taskvisor_meta WHERE key = 'machine_version'").get() as
-      { value: string } | undefined;
-    if (machine && Number(machine.value) > MACHINE_VERSION) {
-      throw new TaskvisorError(
-        'SCHEMA_TOO_NEW',
-        `${file} holds runs of newer machines (machine version ${machine.value}); this taskvisor knows version ${MACHINE_VERSION}. Upgrade taskvisor to resume them; the file was left untouched.`,
-        { path: file, machineVersion: Number(machine.value), supported: MACHINE_VERSION },
-      );
-    }
+    refuseNewer(db, file, newestKnown);
   } finally {
     db.close();
-    for (const journal of journals) rmSync(journal, { force: true });
   }
 }
 

@@ -13,17 +13,18 @@ export interface Child {
 
 /**
  * Runs `node --import tsx <script> ...args` from the repository root. `onLine` sees each
- * stdout line as it arrives (and may kill the process).
+ * stdout line as it arrives (and may kill the process); `stdin: 'pipe'` lets the test write to it.
  */
 export function runTs(
   script: string,
   args: readonly string[],
   onLine?: (line: string, child: ChildProcess) => void,
   env: Record<string, string> = {},
+  options: { readonly stdin?: 'ignore' | 'pipe' } = {},
 ): Child {
   const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
     cwd: REPO,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [options.stdin ?? 'ignore', 'pipe', 'pipe'],
     env: { ...process.env, NODE_NO_WARNINGS: '1', ...env },
   });
   let stderr = '';
