@@ -172,7 +172,7 @@ const rows: Row[] = [
   },
   {
     attempt: 'a dynamic-loader variable in the step env (LD_PRELOAD)',
-    stage: 'run',
+    stage: 'plan validation',
     code: 'SANDBOX_ESCAPE',
     plan: (f) => one(shell('echo', { args: ['hi'], env: { LD_PRELOAD: path.join(f.outside, 'evil.so') } })),
     names: () => ['"LD_PRELOAD"'],

@@ -176,8 +176,14 @@ const containments: Containment[] = [
         .trim()
         .split('\n')
         .map((line) => line.slice(0, line.indexOf('=')));
-      // Exactly the passed-through names (HOME only if the parent has one) and the step's own.
-      const expected = ['PATH', 'STEP_VAR', ...(process.env.HOME === undefined ? [] : ['HOME'])];
+      // Exactly the passed-through names (HOME only if the parent has one) and the step's own
+      // (in the jail bubblewrap adds PWD, the cwd it started the command in).
+      const expected = [
+        'PATH',
+        'STEP_VAR',
+        ...(process.env.HOME === undefined ? [] : ['HOME']),
+        ...(result.isolation === 'jail' ? ['PWD'] : []),
+      ];
       expect(names.sort()).toEqual(expected.sort());
     },
   },
