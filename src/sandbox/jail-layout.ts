@@ -129,11 +129,12 @@ export function systemDirectories(mounts: readonly JailMount[]): string[] {
 /**
  * `HOME` as an empty private tmpfs, unless it is unset, relative, the filesystem root, or
  * already inside (or above a system directory of) what the jail binds: then it is left alone.
+ * A HOME under `/tmp` is a directory of the jail's own `/tmp`.
  */
 export function privateHome(home: string | undefined, bound: readonly string[]): string | undefined {
   if (home === undefined || !path.isAbsolute(home)) return undefined;
   const normal = path.resolve(home);
-  if (normal === '/' || isInside(normal, '/tmp')) return undefined;
+  if (normal === '/') return undefined;
   if (bound.some((directory) => isInside(normal, directory))) return undefined;
   if (SYSTEM_DIRECTORIES.some((directory) => isInside(directory, normal))) return undefined;
   return normal;

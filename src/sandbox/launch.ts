@@ -1,18 +1,20 @@
 /**
  * How a checked command is started: under the policy alone (the binary itself, started in the
- * checked cwd through an open descriptor) or in the jail (bubblewrap, with the sandbox root and
- * the cwd bound from open descriptors). Either way no path is looked up again after the check.
+ * checked cwd through an open descriptor) or in the jail (bubblewrap, the sandbox's paths bound
+ * from open descriptors, and a start-up check of what was bound before the command runs).
+ * Either way no path is trusted again after the check.
  */
+import fs from 'node:fs';
 import type { StdioOptions } from 'node:child_process';
 import { TaskvisorError } from '../errors.js';
-import { openDirectory, type DirectoryHandle } from './directory-handle.js';
-import { jailArguments, type JailLayout } from './jail-args.js';
+import { type DirectoryHandle, openDirectory } from './directory-handle.js';
+import { type CheckedPath, jailArguments, type JailLayout } from './jail-args.js';
 import { jailPaths, outsideBinaries, privateHome, systemDirectories, systemMounts } from './jail-layout.js';
 import type { JailSupport } from './jail-probe.js';
 import { findOnPath, realPathOf } from './path-lookup.js';
 import type { ResolvedSandbox } from './policy.js';
 
-/** What to spawn. Call `release()` once spawned: the child holds its own copies of the descriptors. */
+/** What to spawn. Call `release()` once the child has ended (it closes the descriptors). */
 export interface Launch {
   readonly file: string;
   readonly args: readonly string[];
@@ -23,10 +25,9 @@ export interface Launch {
   release(): void;
 }
 
-/** The descriptor numbers inside bubblewrap: its JSON status, the root, the cwd to check. */
+/** The first descriptor numbers inside bubblewrap: its JSON status, then the bound paths. */
 const STATUS_FD = 3;
-const ROOT_FD = 4;
-const CWD_FD = 5;
+const FIRST_BOUND_FD = 4;
 
 export interface LaunchInput {
   readonly sandbox: ResolvedSandbox;
@@ -43,24 +44,24 @@ export interface LaunchInput {
 /** The binary itself, started in the checked cwd (`/proc/self/fd/N` resolves to the directory that was checked). */
 export function policyLaunch(input: LaunchInput): Launch {
   const cwd = openDirectory(input.cwd, "The step's cwd");
+  const stdio = withoutLeaks(['ignore', 'pipe', 'pipe']);
   return {
     file: input.binary,
     args: input.args,
     cwd: cwd.procPath,
     argv0: input.command,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: stdio.stdio,
     jailed: false,
-    release: () => cwd.close(),
+    release: () => {
+      cwd.close();
+      stdio.release();
+    },
   };
 }
 
 /** bubblewrap around the binary: see `jailArguments` for the namespaces and `jailMounts` for what it sees. */
 export function jailLaunch(input: LaunchInput, support: Extract<JailSupport, { available: true }>): Launch {
   const { sandbox } = input;
-  const handles: DirectoryHandle[] = [];
-  const release = () => {
-    for (const handle of handles.splice(0)) handle.close();
-  };
   if (input.root === '/') {
     throw new TaskvisorError(
       'INVALID_OPTION',
@@ -68,29 +69,48 @@ export function jailLaunch(input: LaunchInput, support: Extract<JailSupport, { a
       { field: 'sandbox.cwd', value: input.sandbox.cwd, retryable: false },
     );
   }
+  const handles: DirectoryHandle[] = [];
+  const release = () => {
+    for (const handle of handles.splice(0)) handle.close();
+  };
   try {
-    const root = openDirectory(input.root, 'The sandbox root');
-    handles.push(root);
-    const below = input.cwd !== input.root;
-    const cwd = below ? openDirectory(input.cwd, "The step's cwd") : undefined;
-    if (cwd) handles.push(cwd);
+    const open = (file: string, what: string, fileToo = false): DirectoryHandle => {
+      if (file.includes('\n')) {
+        throw new TaskvisorError(
+          'INVALID_OPTION',
+          `${what} ${JSON.stringify(file)} has a newline in its path, which the jail cannot bind; rename it.`,
+          { path: file, retryable: false },
+        );
+      }
+      const handle = openDirectory(file, what, { fileToo });
+      handles.push(handle);
+      return handle;
+    };
+    const paths = jailPaths(sandbox, input.root);
+    const cwd = open(input.cwd, "The step's cwd");
+    const bound: DirectoryHandle[] = [];
+    const bind = (file: string, what: string, fileToo = false): CheckedPath => {
+      const handle = open(file, what, fileToo);
+      bound.push(handle);
+      return { fd: FIRST_BOUND_FD + bound.length - 1, path: handle.path, id: handle.id };
+    };
+    const root = bind(input.root, 'The sandbox root');
+    const readPaths = paths.readPaths.map((file) => bind(file, 'A sandbox.readPaths entry', true));
+    const writePaths = paths.writePaths.map((file) => bind(file, 'A sandbox.writePaths entry', true));
 
     const system = systemMounts(sandbox.network);
-    const paths = jailPaths(sandbox, input.root);
-    const bound = [...systemDirectories(system), input.root, ...paths.readPaths, ...paths.writePaths];
-    const shell = below ? checkShell() : undefined;
+    const visible = [...systemDirectories(system), input.root, ...paths.readPaths, ...paths.writePaths];
+    const home = privateHome(input.env.HOME, visible);
     const layout: JailLayout = {
       system,
-      root: { fd: ROOT_FD, path: input.root },
-      readPaths: paths.readPaths,
-      writePaths: paths.writePaths,
-      files: outsideBinaries(sandbox, bound),
-      ...(privateHome(input.env.HOME, bound) === undefined
-        ? {}
-        : { home: privateHome(input.env.HOME, bound)! }),
+      root,
+      readPaths,
+      writePaths,
+      files: outsideBinaries(sandbox, visible),
+      ...(home === undefined ? {} : { home }),
       aliases: paths.aliases,
-      cwd: input.cwd,
-      ...(shell === undefined ? {} : { cwdCheck: { fd: CWD_FD, shell } }),
+      cwd: { path: cwd.path, id: cwd.id },
+      check: { shell: systemBinary('sh'), stat: systemBinary('stat') },
       binary: input.binary,
       name: input.command,
       args: input.args,
@@ -98,13 +118,17 @@ export function jailLaunch(input: LaunchInput, support: Extract<JailSupport, { a
       disableUserns: support.disableUserns,
       statusFd: STATUS_FD,
     };
+    const stdio = withoutLeaks(['ignore', 'pipe', 'pipe', 'pipe', ...bound.map((handle) => handle.fd)]);
     return {
       file: support.bwrap,
       args: jailArguments(layout),
       cwd: '/',
-      stdio: ['ignore', 'pipe', 'pipe', 'pipe', root.fd, ...(cwd ? [cwd.fd] : [])],
+      stdio: stdio.stdio,
       jailed: true,
-      release,
+      release: () => {
+        release();
+        stdio.release();
+      },
     };
   } catch (error) {
     release();
@@ -112,16 +136,65 @@ export function jailLaunch(input: LaunchInput, support: Extract<JailSupport, { a
   }
 }
 
-/** The shell that checks a cwd below the root inside the jail. */
-function checkShell(): string {
-  const found = findOnPath('sh', '/usr/bin:/bin');
-  const shell = found === undefined ? undefined : realPathOf(found);
-  if (shell === undefined) {
+/** A binary of the jail's start-up check (`sh`, `stat`), from the system directories. */
+function systemBinary(name: string): string {
+  const found = findOnPath(name, '/usr/bin:/bin');
+  const binary = found === undefined ? undefined : realPathOf(found);
+  if (binary === undefined) {
     throw new TaskvisorError(
       'SANDBOX_UNAVAILABLE',
-      'A step whose cwd is below the sandbox root needs /bin/sh inside the jail to check its cwd, and there is none; install a POSIX sh, or run the step in the sandbox root.',
-      { missing: 'sh', retryable: false },
+      `The jail checks what it bound before a command starts, with /bin/sh and stat, and there is no ${name} in /usr/bin or /bin; install it (coreutils), or set sandbox.isolation: 'none'.`,
+      { missing: name, retryable: false },
     );
   }
-  return shell;
+  return binary;
+}
+
+/**
+ * `stdio` with every descriptor this process would leak into the child replaced by /dev/null.
+ * Node opens its own descriptors close-on-exec, but one this process inherited without that
+ * flag (from whoever started it) would otherwise reach the command — into the jail too, where
+ * a directory descriptor of the host would undo the jail.
+ */
+function withoutLeaks(stdio: Array<'ignore' | 'pipe' | number>): { stdio: StdioOptions; release(): void } {
+  const leaked = inheritableDescriptors().filter((fd) => fd >= stdio.length);
+  if (leaked.length === 0) return { stdio, release: () => {} };
+  const devNull = fs.openSync('/dev/null', 'r');
+  const filled: Array<'ignore' | 'pipe' | number> = [...stdio];
+  for (const fd of leaked) {
+    while (filled.length < fd) filled.push('ignore');
+    filled[fd] = devNull;
+  }
+  let closed = false;
+  return {
+    stdio: filled,
+    release: () => {
+      if (closed) return;
+      closed = true;
+      fs.closeSync(devNull);
+    },
+  };
+}
+
+/** Descriptors above stderr that are open without close-on-exec in this process (Linux /proc). */
+function inheritableDescriptors(): number[] {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync('/proc/self/fd');
+  } catch {
+    return [];
+  }
+  const O_CLOEXEC = 0o2000000;
+  const found: number[] = [];
+  for (const entry of entries) {
+    const fd = Number(entry);
+    if (!Number.isInteger(fd) || fd <= 2) continue;
+    try {
+      const flags = /^flags:\s*([0-7]+)$/m.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))?.[1];
+      if (flags !== undefined && (parseInt(flags, 8) & O_CLOEXEC) === 0) found.push(fd);
+    } catch {
+      // closed while we looked
+    }
+  }
+  return found.sort((a, b) => a - b);
 }

@@ -1,5 +1,4 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import os from 'node:os';
 import type { Readable } from 'node:stream';
 import { type Clock, systemClock } from '../clock.js';
 import { TaskvisorError } from '../errors.js';
@@ -8,12 +7,20 @@ import { resolveAllowedBinary } from './binary.js';
 import { childEnv } from './child-env.js';
 import { confineCwd } from './confine-cwd.js';
 import { decideIsolation, type StepAuthor } from './isolation.js';
-import { CWD_CHECK_EXIT_CODE, CWD_CHECK_MARKER } from './jail-args.js';
+import { START_CHECK_EXIT_CODE, START_CHECK_MARKER } from './jail-args.js';
 import { JailStatus } from './jail-status.js';
 import { jailLaunch, policyLaunch } from './launch.js';
 import { OutputCapture } from './output-capture.js';
 import { realPathOf } from './path-lookup.js';
 import { type ResolvedSandbox, timeoutFor } from './policy.js';
+import {
+  abortedBeforeStart,
+  couldNotStart,
+  describeReason,
+  jailFailed,
+  shellFailed,
+  signalOf,
+} from './shell-errors.js';
 
 /** What a `shell` step runs: argv, never a shell string. */
 export interface ShellSpec {
@@ -79,9 +86,6 @@ export interface ShellOutcome extends Omit<ShellResult, 'exitCode'> {
 
 /** How long a process group gets between SIGTERM and SIGKILL. */
 export const KILL_GRACE_MS = 2_000;
-
-/** Lines of stderr quoted in a `SHELL_FAILED` message. */
-const STDERR_LINES_IN_MESSAGE = 10;
 
 type StopReason = { kind: 'timeout'; timeoutMs: number } | { kind: 'abort'; reason: unknown };
 
@@ -164,11 +168,9 @@ export async function runShell(
         windowsHide: true,
       });
     } catch (error) {
+      launch.release();
       reject(couldNotStart(spec.command, binary, error));
       return;
-    } finally {
-      // The child has its own copies of the descriptors (or none, if it failed to start).
-      launch.release();
     }
     const jail = launch.jailed ? new JailStatus(child.stdio[3] as Readable) : undefined;
 
@@ -218,6 +220,8 @@ export async function runShell(
 
     function settle(): void {
       settled = true;
+      // Held until now, so no checked directory is freed (and its inode reused) while the child runs.
+      launch.release();
       clock.clearTimeout(deadline);
       if (killTimer !== undefined) clock.clearTimeout(killTimer);
       signal?.removeEventListener('abort', onAbort);
@@ -279,16 +283,16 @@ export async function runShell(
           ),
         );
       } else if (!ran) {
-        reject(jailFailed(outcome, stderr));
+        reject(jailFailed(outcome, stderr, input.root));
       } else if (
         jail &&
-        outcome.exitCode === CWD_CHECK_EXIT_CODE &&
-        outcome.stderr.includes(CWD_CHECK_MARKER)
+        outcome.exitCode === START_CHECK_EXIT_CODE &&
+        outcome.stderr.includes(START_CHECK_MARKER)
       ) {
         reject(
           new TaskvisorError(
             'SANDBOX_ESCAPE',
-            `Shell command "${spec.command}" did not run: its cwd "${cwd}" was swapped for another directory (or a symlink) after it was checked, so the jail refused to start it there. Stop whatever swaps directories in the sandbox.`,
+            `Shell command "${spec.command}" did not run: its cwd "${cwd}" or a directory the jail binds was swapped (for another directory or a symlink) after it was checked, so the jail refused to start it. Stop whatever swaps directories in the sandbox.`,
             { ...outcome, cwd, retryable: false },
           ),
         );
@@ -300,51 +304,6 @@ export async function runShell(
       }
     });
   });
-}
-
-function shellFailed(outcome: ShellOutcome, stderr: OutputCapture): TaskvisorError {
-  const how =
-    outcome.exitCode !== null
-      ? `exited with code ${outcome.exitCode}`
-      : `was killed by signal ${outcome.signal}`;
-  const lines = stderr.lastLines(STDERR_LINES_IN_MESSAGE);
-  const quoted =
-    lines.length > 0
-      ? `; last stderr lines:\n${lines.map((line) => `  ${line}`).join('\n')}`
-      : '; it wrote nothing to stderr';
-  return new TaskvisorError(
-    'SHELL_FAILED',
-    `Shell command "${outcome.requested}" (${outcome.command}) ${how}${quoted}`,
-    { ...outcome },
-  );
-}
-
-/** The signal a shell-style exit status (128 + n) stands for, if n is a signal. */
-function signalOf(status: number): NodeJS.Signals | undefined {
-  if (status <= 128) return undefined;
-  const entry = Object.entries(os.constants.signals).find(([, number]) => number === status - 128);
-  return entry?.[0] as NodeJS.Signals | undefined;
-}
-
-/** The jail never ran the command: bubblewrap could not set it up, or could not exec the binary. */
-function jailFailed(outcome: ShellOutcome, stderr: OutputCapture): TaskvisorError {
-  const said = stderr
-    .lastLines(STDERR_LINES_IN_MESSAGE)
-    .filter((line) => line.startsWith('bwrap:'))
-    .join(' ');
-  const detail = said || `bubblewrap exited with ${outcome.exitCode ?? outcome.signal} and said nothing`;
-  if (/execvp/.test(said)) {
-    return new TaskvisorError(
-      'ACTION_FAILED',
-      `Shell command "${outcome.requested}" (${outcome.command}) could not be started in the jail (${detail}). If it needs files outside the system directories and sandbox.cwd (an interpreter, its libraries), add them to sandbox.readPaths.`,
-      { ...outcome, retryable: false },
-    );
-  }
-  return new TaskvisorError(
-    'SANDBOX_UNAVAILABLE',
-    `The jail could not be set up for shell command "${outcome.requested}" (${detail}); check sandbox.readPaths / writePaths, or set sandbox.isolation: 'none' to run without the jail.`,
-    { ...outcome, retryable: false },
-  );
 }
 
 function validateArgs(args: readonly string[] | undefined): string[] {
@@ -366,29 +325,4 @@ function validateArgs(args: readonly string[] | undefined): string[] {
     }
     return arg;
   });
-}
-
-function abortedBeforeStart(command: string, reason: unknown): TaskvisorError {
-  return new TaskvisorError(
-    'ABORTED',
-    `Shell command "${command}" was not started: the step was already aborted${describeReason(reason)}.`,
-    { requested: command },
-    { cause: reason },
-  );
-}
-
-function couldNotStart(command: string, binary: string, error: unknown): TaskvisorError {
-  const message = error instanceof Error ? error.message : String(error);
-  return new TaskvisorError(
-    'ACTION_FAILED',
-    `Shell command "${command}" (${binary}) could not be started: ${message}.`,
-    { requested: command, command: binary },
-    { cause: error },
-  );
-}
-
-function describeReason(reason: unknown): string {
-  if (reason instanceof Error && reason.message) return ` (${reason.message})`;
-  if (typeof reason === 'string' && reason) return ` (${reason})`;
-  return '';
 }

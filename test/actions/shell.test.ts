@@ -11,7 +11,10 @@ import { ManualClock } from '../../src/clock.js';
 import type { SupervisorOptions } from '../../src/supervisor.js';
 import { liveProcessesInGroup, pollUntil } from '../sandbox/process-group.js';
 
-/** The command's processes in a step's group (in the jail the group also holds the jail's PID 1, a bwrap). */
+/**
+ * The command's processes in a step's group (in the jail the group also holds the jail's PID 1,
+ * a bwrap; and, until it execs the command, the jail's start-up check).
+ */
 const commandProcesses = (pgid: number) => liveProcessesInGroup(pgid).filter((p) => p.comm !== 'bwrap');
 import { sequentialIds, useSupervisorHarness } from '../support/supervisor-harness.js';
 import { refusal, untilSpawned, untilStep } from './helpers.js';
@@ -198,10 +201,16 @@ describe('shell steps', () => {
       },
     });
     const pgid = await untilSpawned(sv, run.id, 'slow');
-    await pollUntil(() => commandProcesses(pgid).length === 1, 'the sleep runs');
+    await pollUntil(
+      () =>
+        commandProcesses(pgid)
+          .map((p) => p.comm)
+          .join() === 'sleep',
+      'the sleep runs',
+    );
     clock.advance(30_000);
     await untilStep(sv, run.id, 'slow', 'running');
-    expect(commandProcesses(pgid)).toHaveLength(1);
+    expect(commandProcesses(pgid).map((p) => p.comm)).toEqual(['sleep']);
     clock.advance(15_000);
     expect((await run.done).phase).toBe('failed');
     expect(run.view().steps[0]?.error).toContain('45000 ms');
