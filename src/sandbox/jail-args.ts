@@ -35,6 +35,11 @@ export const START_CHECK_MARKER = 'taskvisor-jail: not what was checked:';
  * binds by path (after its own check), so a directory swapped in that instant, or the cwd
  * swapped after it, fails the step here instead of running the command anywhere else.
  * Arguments: cwd, the expected ids (one a line), the paths (one a line), `stat`, the command.
+ *
+ * It costs a shell and a `stat` per run, so it runs only when something a jailed step could
+ * reach is at stake: a cwd below the root (a step can swap it), or a bound path inside the
+ * root or inside a write path (a step can rename it). Otherwise the command starts in the
+ * root, a path made of the jail's own directories and the root's mount: nothing to swap.
  */
 const START_CHECK = [
   `cd -P -- "$1" 2>/dev/null && set -f && IFS='\n' && got=$("$4" -c %d:%i -- . $3) && unset IFS && set +f && [ "$got" = "$2" ]`,
@@ -59,8 +64,8 @@ export interface JailLayout {
   readonly aliases: ReadonlyArray<{ readonly target: string; readonly dest: string }>;
   /** Where the command starts (canonical, inside the root) and the identity it had when checked. */
   readonly cwd: { readonly path: string; readonly id: string };
-  /** The `sh` and `stat` of the start-up check (canonical, inside the system directories). */
-  readonly check: { readonly shell: string; readonly stat: string };
+  /** The `sh` and `stat` of the start-up check (canonical, inside the system directories), when it runs. */
+  readonly check?: { readonly shell: string; readonly stat: string };
   /** The checked binary (canonical) and the name it was asked for. */
   readonly binary: string;
   readonly name: string;
@@ -109,7 +114,7 @@ export function jailMounts(layout: JailLayout): JailMount[] {
  * The whole `bwrap` argv of a jailed run: new user, PID, IPC, UTS, cgroup (when it can) and,
  * unless `network`, network namespaces; every capability dropped; a new session (no terminal
  * to push input into); the jail dies with the supervisor; then the mounts, and the command
- * behind the start-up check.
+ * (behind the start-up check when the layout has one).
  *
  * @example
  * ```ts
@@ -133,6 +138,10 @@ export function jailArguments(layout: JailLayout): string[] {
     String(layout.statusFd),
   ];
   for (const mount of jailMounts(layout)) args.push(...mountArguments(mount));
+  if (layout.check === undefined) {
+    args.push('--chdir', layout.cwd.path, '--', execPath(layout), ...layout.args);
+    return args;
+  }
   const checked = [layout.root, ...layout.readPaths, ...layout.writePaths];
   args.push(
     '--chdir',

@@ -28,8 +28,6 @@ export const SYSTEM_DIRECTORIES: readonly string[] = Object.freeze([
 export const JAIL_ETC_FILES: readonly string[] = Object.freeze([
   '/etc/alternatives',
   '/etc/ld.so.cache',
-  '/etc/ld.so.conf',
-  '/etc/ld.so.conf.d',
   '/etc/passwd',
   '/etc/group',
   '/etc/nsswitch.conf',
@@ -43,7 +41,6 @@ export const JAIL_ETC_FILES: readonly string[] = Object.freeze([
   '/etc/crypto-policies',
   '/etc/protocols',
   '/etc/services',
-  '/etc/mime.types',
 ]);
 
 /** Read as well when the jail may use the network. */

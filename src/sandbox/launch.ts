@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import type { StdioOptions } from 'node:child_process';
 import { TaskvisorError } from '../errors.js';
 import { type DirectoryHandle, openDirectory } from './directory-handle.js';
-import { type CheckedPath, jailArguments, type JailLayout } from './jail-args.js';
+import { type CheckedPath, isInside, jailArguments, type JailLayout } from './jail-args.js';
 import { jailPaths, outsideBinaries, privateHome, systemDirectories, systemMounts } from './jail-layout.js';
 import type { JailSupport } from './jail-probe.js';
 import { findOnPath, realPathOf } from './path-lookup.js';
@@ -98,6 +98,13 @@ export function jailLaunch(input: LaunchInput, support: Extract<JailSupport, { a
     const readPaths = paths.readPaths.map((file) => bind(file, 'A sandbox.readPaths entry', true));
     const writePaths = paths.writePaths.map((file) => bind(file, 'A sandbox.writePaths entry', true));
 
+    // What a jailed step could swap or rename: then the start-up check verifies what was bound.
+    const writable = [input.root, ...paths.writePaths];
+    const renamable = (file: string) =>
+      writable.some((directory) => directory !== file && isInside(file, directory));
+    const atStake =
+      input.cwd !== input.root || [input.root, ...paths.readPaths, ...paths.writePaths].some(renamable);
+
     const system = systemMounts(sandbox.network);
     const visible = [...systemDirectories(system), input.root, ...paths.readPaths, ...paths.writePaths];
     const home = privateHome(input.env.HOME, visible);
@@ -110,7 +117,7 @@ export function jailLaunch(input: LaunchInput, support: Extract<JailSupport, { a
       ...(home === undefined ? {} : { home }),
       aliases: paths.aliases,
       cwd: { path: cwd.path, id: cwd.id },
-      check: { shell: systemBinary('sh'), stat: systemBinary('stat') },
+      ...(atStake ? { check: { shell: systemBinary('sh'), stat: systemBinary('stat') } } : {}),
       binary: input.binary,
       name: input.command,
       args: input.args,

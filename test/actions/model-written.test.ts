@@ -5,7 +5,11 @@
  * The real `openai` client talks to the local test server; "no jail" is a PATH without bwrap.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { type CliAgent, runAgent } from '../../src/actions/agents.js';
+import { ManualClock } from '../../src/clock.js';
+import { isTaskvisorError } from '../../src/errors.js';
 import { parsePlan } from '../../src/model/parse-plan.js';
+import { resolveSandbox } from '../../src/sandbox/policy.js';
 import type { Supervisor, SupervisorOptions } from '../../src/supervisor.js';
 import { JAIL, reportJailSkip } from '../sandbox/jail-support.js';
 import { type OpenAiServer, startOpenAiServer } from '../support/openai-server.js';
@@ -155,5 +159,51 @@ describe('the mark', () => {
   it('cannot be written into a plan: a model (or a caller) naming writtenBy is refused', () => {
     const plan = { steps: [{ ...shellPlan.steps[0], writtenBy: 'caller' }] };
     expect(() => parsePlan(plan)).toThrow(/writtenBy/);
+  });
+});
+
+describe('CLI agents', () => {
+  const agent: CliAgent = { name: 'writer', kind: 'cli', command: ECHO, args: ['{spec}'] };
+  const context = {
+    signal: new AbortController().signal,
+    runId: 'run-1',
+    stepId: 'impl',
+    attempt: 1,
+    idempotencyKey: 'run-1/impl',
+    agent: 'writer',
+    round: 1,
+    originalSpec: 'spec',
+    episodes: [],
+    log: () => {},
+  };
+  const noJail = () =>
+    resolveSandbox({ allow: [ECHO], cwd: harness.tempDir() }, { PATH: '/nonexistent-bin' });
+
+  it('never run without the jail for a step the model wrote (isolation auto)', async () => {
+    const error: unknown = await runAgent(agent, 'spec', context, {
+      clock: new ManualClock(),
+      sandbox: noJail(),
+      tier: 'write',
+      writtenBy: 'model',
+    }).catch((caught: unknown) => caught);
+    expect(isTaskvisorError(error, 'SANDBOX_UNAVAILABLE')).toBe(true);
+    expect((error as Error).message).toContain('was written by the model');
+  });
+
+  it("run under the policy alone for the caller's step, recording a sandbox artifact", async () => {
+    const artifacts: Array<{ kind: string; body: unknown }> = [];
+    const output = await runAgent(agent, 'spec', context, {
+      clock: new ManualClock(),
+      sandbox: noJail(),
+      tier: 'write',
+      artifact: (kind, _name, body) => artifacts.push({ kind, body }),
+    });
+    expect(output).toBe('spec\n');
+    expect(artifacts).toEqual([
+      {
+        kind: 'sandbox',
+        body: expect.objectContaining({ isolation: 'none', requested: 'auto', command: ECHO }),
+      },
+    ]);
   });
 });

@@ -372,6 +372,20 @@ describe.runIf(JAIL)('in the jail', () => {
     }
   });
 
+  it('runs without any capability and without new privileges, root or not', async () => {
+    const result = await runShell(
+      sh('grep -E "^(CapEff|CapPrm|CapBnd|NoNewPrivs)" /proc/self/status'),
+      jailed(),
+      {
+        clock: new ManualClock(),
+      },
+    );
+    expect(result.stdout).toMatch(/CapPrm:\s+0{16}\n/);
+    expect(result.stdout).toMatch(/CapEff:\s+0{16}\n/);
+    expect(result.stdout).toMatch(/CapBnd:\s+0{16}\n/);
+    expect(result.stdout).toMatch(/NoNewPrivs:\s+1\n/);
+  });
+
   it("starts bubblewrap with the filtered environment only: the jail's PID 1 holds no secret", async () => {
     const result = await runShell(sh('tr "\\0" "\\n" < /proc/1/environ'), jailed(), {
       clock: new ManualClock(),

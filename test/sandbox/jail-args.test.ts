@@ -1,7 +1,10 @@
 /**
  * The bubblewrap command line as data: namespaces, the order of the mounts, the aliases it may
- * make, and the start-up check in front of the command. No jail is needed.
+ * make, and the start-up check in front of the command (and when it is needed). No jail is
+ * needed: nothing here runs bubblewrap.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   JAIL_BIN_DIRECTORY,
@@ -9,6 +12,9 @@ import {
   type JailLayout,
   jailMounts,
 } from '../../src/sandbox/jail-args.js';
+import { jailLaunch } from '../../src/sandbox/launch.js';
+import { resolveSandbox } from '../../src/sandbox/policy.js';
+import { useTempDirs } from './temp-dirs.js';
 
 function layout(overrides: Partial<JailLayout> = {}): JailLayout {
   return {
@@ -60,6 +66,17 @@ describe('jailArguments', () => {
     const shared = jailArguments(layout({ network: true, disableUserns: false }));
     expect(shared).not.toContain('--unshare-net');
     expect(shared).not.toContain('--disable-userns');
+  });
+
+  it('starts the command in its cwd directly when the layout has no start-up check', () => {
+    const args = jailArguments(layout({ check: undefined }));
+    expect(args.slice(args.indexOf('--chdir'))).toEqual([
+      '--chdir',
+      '/work/repo',
+      '--',
+      '/usr/bin/git',
+      'status',
+    ]);
   });
 
   it('runs the command behind the start-up check: the cwd, the ids and paths it was checked with, stat', () => {
@@ -134,5 +151,58 @@ describe('jailMounts', () => {
     );
     const symlinks = mounts.filter((mount) => mount.kind === 'symlink').map((mount) => mount.dest);
     expect(symlinks).toEqual(['/bin', '/srv/repo', '/tmp/repo']);
+  });
+});
+
+describe('jailLaunch', () => {
+  const tempDir = useTempDirs();
+  const support = {
+    available: true,
+    bwrap: '/usr/bin/bwrap',
+    version: 'bubblewrap 0.8.0',
+    disableUserns: true,
+  } as const;
+  function argsFor(
+    options: { cwd?: string; readPaths?: string[]; writePaths?: string[] },
+    root: string,
+  ): string[] {
+    const sandbox = resolveSandbox({
+      allow: ['true'],
+      cwd: root,
+      isolation: 'jail',
+      ...(options.readPaths ? { readPaths: options.readPaths } : {}),
+      ...(options.writePaths ? { writePaths: options.writePaths } : {}),
+    });
+    const launch = jailLaunch(
+      {
+        sandbox,
+        root,
+        cwd: options.cwd ?? root,
+        binary: '/usr/bin/true',
+        command: 'true',
+        args: [],
+        env: {},
+      },
+      support,
+    );
+    launch.release();
+    return [...launch.args];
+  }
+
+  it('starts a command in the root directly: nothing a step could swap is at stake', () => {
+    const root = tempDir();
+    const args = argsFor({}, root);
+    expect(args.slice(-4)).toEqual(['--chdir', root, '--', '/usr/bin/true']);
+  });
+
+  it('runs the start-up check for a cwd below the root, or a bound path a step could rename', () => {
+    const base = tempDir();
+    const root = path.join(base, 'root');
+    fs.mkdirSync(path.join(root, 'pkg'), { recursive: true });
+    fs.mkdirSync(path.join(base, 'docs'));
+    expect(argsFor({ cwd: path.join(root, 'pkg') }, root)).toContain('taskvisor-jail');
+    expect(argsFor({ readPaths: [path.join(root, 'pkg')] }, root)).toContain('taskvisor-jail');
+    expect(argsFor({ writePaths: [base] }, root)).toContain('taskvisor-jail');
+    expect(argsFor({ readPaths: [path.join(base, 'docs')] }, root)).not.toContain('taskvisor-jail');
   });
 });
