@@ -201,6 +201,7 @@ export async function runShell(
       // A process that left the group may still hold a pipe; stop waiting for it.
       child.stdout?.destroy();
       child.stderr?.destroy();
+      (child.stdio[3] as Readable | null | undefined)?.destroy();
     };
 
     /** SIGTERM to the command's process group (in the jail: the group of the jail's PID 1, which ignores it). */
