@@ -118,22 +118,33 @@ async function runProbe(target: JailProbeTarget): Promise<JailSupport> {
       bwrap,
     );
   }
-  const disableUserns = versionAtLeast(version.stdout, [0, 8, 0]);
   const trueBinary = findOnPath('true', '/usr/bin:/bin') ?? '/bin/true';
-  const all = stages(target.network, disableUserns);
-  const full = await run(bwrap, [...BASE, ...all.flatMap((stage) => stage.args), '--', trueBinary]);
-  if (full.ok) {
-    return { available: true, bwrap, version: version.stdout.trim(), disableUserns };
+  const full = async (disableUserns: boolean) =>
+    run(bwrap, [
+      ...BASE,
+      ...stages(target.network, disableUserns).flatMap((stage) => stage.args),
+      '--',
+      trueBinary,
+    ]);
+  // --disable-userns (bubblewrap 0.8+) is hardening on top of the jail: where the kernel refuses
+  // it, the jail is still the jail, and JailSupport says it goes without.
+  const canDisableUserns = versionAtLeast(version.stdout, [0, 8, 0]);
+  const attempt = await full(canDisableUserns);
+  if (attempt.ok)
+    return { available: true, bwrap, version: version.stdout.trim(), disableUserns: canDisableUserns };
+  if (canDisableUserns && (await full(false)).ok) {
+    return { available: true, bwrap, version: version.stdout.trim(), disableUserns: false };
   }
   // Find the first part this machine lacks.
+  const all = stages(target.network, false);
   const args = [...BASE];
   for (const stage of all) {
     args.push(...stage.args);
-    const attempt = await run(bwrap, [...args, '--', trueBinary]);
-    if (!attempt.ok)
-      return missing(stage.feature, said(stage.feature, attempt.detail), FIX[stage.feature], bwrap);
+    const partial = await run(bwrap, [...args, '--', trueBinary]);
+    if (!partial.ok)
+      return missing(stage.feature, said(stage.feature, partial.detail), FIX[stage.feature], bwrap);
   }
-  return missing('jail', said('jail', full.detail), FIX.jail, bwrap);
+  return missing('jail', said('jail', attempt.detail), FIX.jail, bwrap);
 }
 
 const WHAT: Record<JailFeature, string> = {

@@ -527,7 +527,8 @@ const rows: Row[] = [
       const child = runTs('test/sandbox/jail-worker.ts', [f.root, '4305'], (line) => {
         if (line.startsWith('jail ')) jailPid = Number(line.slice(5));
       });
-      await pollUntil(() => liveProcessesRunning(['sleep', '4305']).length === 1, 'the daemon runs');
+      // The worker is a fresh node process (tsx): give it time to start on a busy machine.
+      await pollUntil(() => liveProcessesRunning(['sleep', '4305']).length === 1, 'the daemon runs', 25_000);
       expect(jailPid).toBeGreaterThan(0);
       child.process.kill('SIGKILL');
       await child.exited;

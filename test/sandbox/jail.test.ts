@@ -167,6 +167,15 @@ describe.runIf(JAIL)('the probe', () => {
     expect(error.message).toContain(message);
   });
 
+  it('goes without --disable-userns (hardening on top) where bubblewrap cannot, and says so', async () => {
+    const sandbox = sandboxOn(standIn('--disable-userns', 'bwrap: --disable-userns not supported by kernel'));
+    expect(await probeJail(sandbox)).toMatchObject({ available: true, disableUserns: false });
+    const result = await runShell({ command: 'sh', args: ['-c', 'echo jailed'] }, sandbox, {
+      clock: new ManualClock(),
+    });
+    expect(result).toMatchObject({ stdout: 'jailed\n', isolation: 'jail' });
+  });
+
   it('needs no network namespace with sandbox.network: true', async () => {
     const bin = standIn('--unshare-net', 'bwrap: loopback: Failed RTM_NEWADDR: Operation not permitted');
     const sandbox = sandboxOn(bin, { network: true });
