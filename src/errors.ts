@@ -35,6 +35,7 @@ export type TaskvisorErrorCode =
   | 'WORKER_TIMEOUT'
   // sandbox (shell steps and CLI agents)
   | 'SANDBOX_ESCAPE'
+  | 'SANDBOX_UNAVAILABLE'
   | 'SHELL_FAILED'
   // model calls
   | 'LLM_ERROR'

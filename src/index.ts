@@ -163,7 +163,10 @@ export {
 export { isShellCommandAllowed, resolveAllowedBinary } from './sandbox/binary.js';
 export { childEnv } from './sandbox/child-env.js';
 export { confineCwd } from './sandbox/confine-cwd.js';
-export { shellPlanCheck } from './sandbox/plan-check.js';
+export { ENV_GADGET_PREFIXES, ENV_GADGETS, type EnvRefusal, envRefusal } from './sandbox/env-gadgets.js';
+export { type Isolation, ISOLATIONS } from './sandbox/isolation-options.js';
+export { type JailFeature, type JailSupport, probeJail } from './sandbox/jail-probe.js';
+export { shellEnvPlanCheck, shellPlanCheck } from './sandbox/plan-check.js';
 export {
   DEFAULT_TIMEOUTS_MS,
   type ResolvedSandbox,

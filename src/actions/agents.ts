@@ -3,8 +3,9 @@
  *
  * - `function`: `run(spec, ctx)` in this process;
  * - `llm`: a persona (system prompt, optional model) answered by the supervisor's `llm`;
- * - `cli`: a command template whose args hold `{spec}`, run under the shell sandbox rules
- *   (allowed binary, confined cwd, filtered env, process-group kill on cancel or timeout).
+ * - `cli`: a command template whose args hold `{spec}`, run like a shell step: in the jail
+ *   (unless `sandbox.isolation` says otherwise), with the allowed binary, confined cwd,
+ *   filtered env, and everything it started killed on cancel, timeout or its end.
  */
 import { whenAborted, withDeadline } from '../abort.js';
 import { z } from 'zod';
@@ -18,6 +19,7 @@ import type { RunModel } from '../runtime/executor.js';
 import { resolveAllowedBinary } from '../sandbox/binary.js';
 import { DEFAULT_TIMEOUTS_MS, type ResolvedSandbox } from '../sandbox/policy.js';
 import { runShell } from '../sandbox/run-shell.js';
+import { recordUnjailed } from './shell.js';
 
 /** What an agent gets besides the spec. */
 export interface AgentContext {
@@ -183,6 +185,10 @@ export interface AgentRunner {
   /** The step's model (undefined when no `llm` is configured). */
   readonly llm?: RunModel;
   readonly tier: Tier;
+  /** `'model'` when the model wrote the step: then a CLI agent never runs without the jail under `isolation: 'auto'`. */
+  readonly writtenBy?: 'model';
+  /** Records an artifact of the step (a CLI agent run without the jail is audited). */
+  readonly artifact?: (kind: string, name: string, body: Json) => void;
 }
 
 /**
@@ -214,6 +220,10 @@ export async function runAgent(
           signal: ctx.signal,
           clock: runner.clock,
           tier: runner.tier,
+          ...(runner.writtenBy ? { writtenBy: runner.writtenBy } : {}),
+          ...(runner.artifact
+            ? { onUnjailed: (reason: string) => recordUnjailed(runner.artifact!, agent.command, reason) }
+            : {}),
           onSpawn: (pid) => ctx.log(`agent ${agent.name} started ${agent.command} (pid ${pid})`, { pid }),
         },
       );

@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import type { PlanContext } from '../model/parse-plan.js';
-import { shellPlanCheck } from '../sandbox/plan-check.js';
+import { shellEnvPlanCheck, shellPlanCheck } from '../sandbox/plan-check.js';
 import { type ResolvedSandbox, resolveSandbox, type SandboxOptions } from '../sandbox/policy.js';
 import { type AgentOption, AgentsOptionSchema, resolveAgents } from './agents.js';
 import { type Channel, type ChannelsOption, ChannelsOptionSchema, resolveChannels } from './channels.js';
@@ -49,7 +49,7 @@ export interface ResolvedBuiltins {
   readonly channels: ReadonlyMap<string, Channel>;
   /** What plans are checked against: allowed binaries (as the sandbox resolves them), agents, channels. */
   readonly planContext: Required<Pick<PlanContext, 'shellAllow' | 'agents' | 'channels'>> &
-    Pick<PlanContext, 'shellCheck'>;
+    Pick<PlanContext, 'shellCheck' | 'shellEnvCheck'>;
 }
 
 /**
@@ -74,7 +74,7 @@ export function resolveBuiltinOptions(options: BuiltinOptions): ResolvedBuiltins
     channels,
     planContext: {
       shellAllow: sandbox ? [...sandbox.allow] : [],
-      ...(sandbox ? { shellCheck: shellPlanCheck(sandbox) } : {}),
+      ...(sandbox ? { shellCheck: shellPlanCheck(sandbox), shellEnvCheck: shellEnvPlanCheck(sandbox) } : {}),
       agents: [...agents.keys()],
       channels: [...channels.keys()],
     },

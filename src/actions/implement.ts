@@ -127,6 +127,8 @@ export function createImplementAction(services: ImplementServices): ActionFuncti
             {
               clock: services.clock,
               tier: ctx.tier,
+              ...(ctx.writtenBy ? { writtenBy: ctx.writtenBy } : {}),
+              artifact: (kind, artifactName, body) => ctx.artifact(kind, artifactName, body),
               ...(services.sandbox ? { sandbox: services.sandbox } : {}),
               ...(ctx.llm ? { llm: ctx.llm } : {}),
             },

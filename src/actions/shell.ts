@@ -1,10 +1,14 @@
 /**
- * The `shell` step kind: runs one sandboxed command (`runShell`) with the step's tier picking
- * the default timeout, and records the facts of every run (command, exit code, duration) as
- * a `shell` artifact, which the audit trail turns into a `shell.exited` row.
+ * The `shell` step kind: runs one sandboxed command (`runShell`, in the jail unless
+ * `sandbox.isolation` says otherwise) with the step's tier picking the default timeout, and
+ * records the facts of every run (command, exit code, duration, isolation) as a `shell`
+ * artifact, which the audit trail turns into a `shell.exited` row. A run that went ahead
+ * without the jail (`isolation: 'auto'` where it cannot be had) also records a `sandbox`
+ * artifact: a `sandbox.unjailed` audit row.
  */
 import type { Clock } from '../clock.js';
 import { isTaskvisorError, TaskvisorError } from '../errors.js';
+import type { Json } from '../model/json.js';
 import type { ActionContext, ActionFunction } from '../runtime/executor.js';
 import type { ResolvedSandbox } from '../sandbox/policy.js';
 import { runShell, type ShellOutcome, type ShellSpec } from '../sandbox/run-shell.js';
@@ -22,10 +26,24 @@ export interface ShellOutput {
   stderr: string;
   stdoutTruncated: boolean;
   stderrTruncated: boolean;
+  /** `'jail'`: it ran in the jail; `'none'`: under the policy sandbox alone. */
+  isolation: 'jail' | 'none';
 }
 
 /** Refusals that no retry can change: the step fails at once. */
-const FINAL_CODES = new Set(['SHELL_NOT_ALLOWED', 'SANDBOX_ESCAPE', 'INVALID_OPTION']);
+const FINAL_CODES = new Set(['SHELL_NOT_ALLOWED', 'SANDBOX_ESCAPE', 'SANDBOX_UNAVAILABLE', 'INVALID_OPTION']);
+
+/**
+ * Records that a command ran without the jail because it could not be had (a `sandbox`
+ * artifact, audited as `sandbox.unjailed`).
+ */
+export function recordUnjailed(
+  artifact: (kind: string, name: string, body: Json) => void,
+  command: string,
+  reason: string,
+): void {
+  artifact('sandbox', command, { isolation: 'none', requested: 'auto', command, reason });
+}
 
 /**
  * The `shell` action over a sandbox (absent: every shell step is refused).
@@ -54,6 +72,8 @@ export function createShellAction(services: {
         signal: ctx.signal,
         clock: services.clock,
         tier: ctx.tier,
+        ...(ctx.writtenBy ? { writtenBy: ctx.writtenBy } : {}),
+        onUnjailed: (reason) => recordUnjailed(ctx.artifact, spec.command, reason),
         onSpawn: (pid) =>
           ctx.log(`started ${spec.command} (pid ${pid})`, { pid, args: [...(spec.args ?? [])] }),
       });
@@ -68,6 +88,7 @@ export function createShellAction(services: {
         durationMs: result.durationMs,
         stdoutBytes: Buffer.byteLength(result.stdout),
         stderrBytes: Buffer.byteLength(result.stderr),
+        isolation: result.isolation,
       });
       const output: ShellOutput = {
         command: spec.command,
@@ -79,6 +100,7 @@ export function createShellAction(services: {
         stderr: result.stderr,
         stdoutTruncated: result.stdoutTruncated,
         stderrTruncated: result.stderrTruncated,
+        isolation: result.isolation,
       };
       return { output };
     } catch (error) {
@@ -96,6 +118,7 @@ export function createShellAction(services: {
           signal: ran.signal ?? null,
           durationMs: ran.durationMs,
           stderrTail: (ran.stderr ?? '').slice(-2000),
+          ...(ran.isolation === undefined ? {} : { isolation: ran.isolation }),
         });
       }
       if (FINAL_CODES.has(error.code) && error.details.retryable === undefined) {

@@ -201,7 +201,13 @@ export const AUDITED_ARTIFACTS: Readonly<Record<string, ArtifactAuditor>> = {
       signal: body.signal,
       outcome: body.outcome,
       durationMs: body.durationMs,
+      isolation: body.isolation,
     }),
+  }),
+  // Written when a command ran without the jail because it could not be had (isolation 'auto').
+  sandbox: (_artifact, body) => ({
+    action: 'sandbox.unjailed',
+    details: compact({ command: body.command, isolation: body.isolation, reason: body.reason }),
   }),
   notification: (artifact, body) => ({
     action: body.delivered === false ? 'notify.failed' : 'notify.delivered',

@@ -19,6 +19,14 @@ export interface PlanContext {
    * set, it replaces the name-level `shellAllow` check.
    */
   readonly shellCheck?: (command: string, cwd?: string) => string | undefined;
+  /**
+   * The sandbox's judgement of a shell step's `env`: undefined when it may be used, else the
+   * variable that may not be set (one that makes a program load code, or a PATH outside the
+   * allowed binaries' directories) and why; the plan is refused with `SANDBOX_ESCAPE`.
+   */
+  readonly shellEnvCheck?: (
+    env: Readonly<Record<string, string>>,
+  ) => { readonly name: string; readonly message: string } | undefined;
   /** Agent names `implement` steps may delegate to. */
   readonly agents?: readonly string[];
   /** Channel names `notify` steps may use (`console` is the default channel). */
@@ -30,8 +38,8 @@ export interface PlanContext {
  * or throws a `TaskvisorError` whose code and message name the bad value and the fix:
  * `INVALID_PLAN` (with the zod path), `DUPLICATE_STEP_ID`, `SELF_DEPENDENCY`,
  * `UNKNOWN_DEPENDENCY`, `PLAN_CYCLE` (the cycle spelled out), `UNKNOWN_ACTION_KIND`,
- * `BAD_TEMPLATE_REFERENCE`, `SHELL_NOT_ALLOWED`, `UNKNOWN_AGENT`, `UNKNOWN_CHANNEL`,
- * `BAD_REPLACEMENT`.
+ * `BAD_TEMPLATE_REFERENCE`, `SHELL_NOT_ALLOWED`, `SANDBOX_ESCAPE` (a step env gadget),
+ * `UNKNOWN_AGENT`, `UNKNOWN_CHANNEL`, `BAD_REPLACEMENT`.
  *
  * @example
  * ```ts
@@ -153,7 +161,17 @@ function checkStepAgainstContext(step: Step, context: PlanContext): void {
         ...(context.shellAllow ? { allow: [...context.shellAllow] } : {}),
       });
     }
-  } else if (action.kind === 'shell' && context.shellAllow) {
+  }
+  if (action.kind === 'shell' && context.shellEnvCheck && action.env !== undefined) {
+    const refusal = context.shellEnvCheck(action.env as Record<string, string>);
+    if (refusal !== undefined) {
+      throw new TaskvisorError('SANDBOX_ESCAPE', `Step "${step.id}": ${refusal.message}`, {
+        stepId: step.id,
+        name: refusal.name,
+      });
+    }
+  }
+  if (action.kind === 'shell' && !context.shellCheck && context.shellAllow) {
     const command = action.command as string;
     if (!isShellCommandListed(command, context.shellAllow)) {
       throw new TaskvisorError(

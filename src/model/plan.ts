@@ -40,8 +40,17 @@ export const StepSchema = z
 
 /** What a user writes. */
 export type StepInput = z.input<typeof StepSchema>;
-/** A validated step: `title` and `tier` are always present. */
-export type Step = z.output<typeof StepSchema>;
+/**
+ * A validated step: `title` and `tier` are always present. `writtenBy: 'model'` marks a step
+ * the supervisor's model planned or replanned; it is set by the planner, never read from a
+ * plan (a plan that names it is refused), so a model cannot pass its steps off as the caller's.
+ */
+export type Step = z.output<typeof StepSchema> & { readonly writtenBy?: 'model' };
+
+/** Marks steps as written by the supervisor's model (the planner does, for planned and replanned steps). */
+export function writtenByModel<T extends Step>(steps: readonly T[]): T[] {
+  return steps.map((step) => ({ ...step, writtenBy: 'model' }));
+}
 
 export const PlanSchema = z.strictObject({
   $schema: z.string().optional(),

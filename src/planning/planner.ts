@@ -12,7 +12,7 @@ import type { ChatMessage, ChatRequest, ResponseFormat } from '../llm/chat.js';
 import { extractJson } from '../llm/json-extract.js';
 import type { Json } from '../model/json.js';
 import { parsePlan } from '../model/parse-plan.js';
-import { type Plan, PlanSchema, type Step } from '../model/plan.js';
+import { type Plan, PlanSchema, type Step, writtenByModel } from '../model/plan.js';
 import { spliceSteps } from '../model/splice.js';
 import type { Tier } from '../model/tier.js';
 import type { RunModel } from '../runtime/executor.js';
@@ -102,9 +102,10 @@ export class Planner {
         ].join('\n'),
       },
     ];
-    return this.ask(model, messages, 'taskvisor_plan', planJsonSchema(catalog), (value) =>
-      parsePlan({ goal, steps: stepsOf(value) }, catalog.context),
-    );
+    return this.ask(model, messages, 'taskvisor_plan', planJsonSchema(catalog), (value) => {
+      const plan = parsePlan({ goal, steps: stepsOf(value) }, catalog.context);
+      return { ...plan, steps: writtenByModel(plan.steps) };
+    });
   }
 
   /** Validated steps that splice into `request.plan`, repairing `request.failed`. */
@@ -128,7 +129,7 @@ export class Planner {
         );
       }
       spliceSteps(request.plan, steps, { replaceable: failedIds, context: catalog.context });
-      return steps;
+      return writtenByModel(steps);
     });
   }
 

@@ -49,6 +49,8 @@ export interface ActionContext {
   readonly tier: Tier;
   /** The step's own `timeoutMs`, when it has one. */
   readonly timeoutMs?: number;
+  /** `'model'` when the supervisor's model wrote the step (planned or replanned); absent for the caller's steps. */
+  readonly writtenBy?: 'model';
   /** Parks the step in `awaitingInput` until a human answers (journaled across crashes). */
   ask(question: Question): Promise<Answer>;
   /** Adds a line to the step's log (a `step.log` event). */
@@ -189,6 +191,7 @@ export function createExecuteAction(deps: ExecutorDeps) {
         ...(llm ? { llm } : {}),
         tier: input.step.tier,
         ...(input.step.timeoutMs === undefined ? {} : { timeoutMs: input.step.timeoutMs }),
+        ...(input.step.writtenBy === undefined ? {} : { writtenBy: input.step.writtenBy }),
         signal: combined,
         ask: (question) => deps.ask(input, question, combined),
         log: (message, data) =>

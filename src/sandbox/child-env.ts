@@ -1,11 +1,12 @@
 import { TaskvisorError } from '../errors.js';
+import { envRefusal } from './env-gadgets.js';
 import type { ResolvedSandbox } from './policy.js';
 
 /**
  * The whole environment of a sandboxed child: the parent variables `sandbox.env` passes through,
- * then the step's own `env` on top. Nothing else leaks. Dynamic-loader variables (`LD_*`, e.g.
- * `LD_PRELOAD`) are refused with `SANDBOX_ESCAPE`: they would run arbitrary code inside any
- * allowed binary.
+ * then the step's own `env` on top. Nothing else leaks. Variables that make a program load code
+ * (`LD_PRELOAD`, `BASH_ENV`, `NODE_OPTIONS`, `GIT_CONFIG_*`, ...: `ENV_GADGETS`) and a `PATH`
+ * outside the allowed binaries' directories are refused with `SANDBOX_ESCAPE` naming the variable.
  *
  * @example
  * ```ts
@@ -32,14 +33,14 @@ export function childEnv(
         { field: `env.${name}`, value },
       );
     }
-    if (name.startsWith('LD_')) {
-      throw new TaskvisorError(
-        'SANDBOX_ESCAPE',
-        `Step env sets "${name}", a dynamic-loader variable that would run arbitrary code inside any allowed binary; remove it from the step's env.`,
-        { name, value },
-      );
-    }
     env[name] = value;
+  }
+  const refused = envRefusal(stepEnv, sandbox);
+  if (refused !== undefined) {
+    throw new TaskvisorError('SANDBOX_ESCAPE', refused.message, {
+      name: refused.name,
+      value: stepEnv[refused.name] ?? null,
+    });
   }
   return env;
 }

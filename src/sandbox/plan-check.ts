@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { isTaskvisorError } from '../errors.js';
 import { resolveAllowedBinary } from './binary.js';
+import { type EnvRefusal, envRefusal } from './env-gadgets.js';
 import { realPathOf } from './path-lookup.js';
 import type { ResolvedSandbox } from './policy.js';
 
@@ -37,4 +38,21 @@ function stepDirectory(sandbox: ResolvedSandbox, cwd: string | undefined): strin
   if (cwd === undefined || cwd === '' || cwd.includes('{{')) return sandbox.cwd;
   const joined = path.isAbsolute(cwd) ? cwd : path.join(sandbox.cwd, cwd);
   return realPathOf(joined) ?? sandbox.cwd;
+}
+
+/**
+ * The plan-time check of a shell step's `env` (`PlanContext.shellEnvCheck`): the first variable
+ * that makes a program load code, or a `PATH` outside the allowed binaries' directories, with
+ * why; undefined when the env may be used. A PATH holding a template is judged when it runs.
+ *
+ * @example
+ * ```ts
+ * const check = shellEnvPlanCheck(resolveSandbox({ allow: ['git'], cwd: '/repo' }));
+ * check({ GIT_CONFIG_COUNT: '1' })?.name; // 'GIT_CONFIG_COUNT'
+ * ```
+ */
+export function shellEnvPlanCheck(
+  sandbox: ResolvedSandbox,
+): (env: Readonly<Record<string, string>>) => EnvRefusal | undefined {
+  return (env) => envRefusal(env, sandbox, { templates: 'defer' });
 }

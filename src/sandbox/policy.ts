@@ -1,7 +1,10 @@
 import path from 'node:path';
-import { quote, TaskvisorError } from '../errors.js';
+import { TaskvisorError } from '../errors.js';
 import { didYouMean } from '../model/suggest.js';
 import { type Tier, TierSchema } from '../model/tier.js';
+import { type Isolation, validateIsolationSettings } from './isolation-options.js';
+import { findBwrap } from './jail-probe.js';
+import { invalidOption as invalid } from './option-error.js';
 import { findOnPath, realPathOf } from './path-lookup.js';
 
 /**
@@ -18,6 +21,18 @@ export interface SandboxOptions {
   maxOutputBytes?: number;
   /** Names of the parent's environment variables passed to children (default `['PATH', 'HOME']`); nothing else leaks. */
   env?: readonly string[];
+  /**
+   * `'auto'` (default): shell steps and CLI agents run in the jail (bubblewrap) when it can be
+   * had, else under the policy alone with a warning — but steps the model wrote then fail;
+   * `'jail'`: the jail or `SANDBOX_UNAVAILABLE`; `'none'`: the policy alone, chosen explicitly.
+   */
+  isolation?: Isolation;
+  /** Whether jailed steps may use the network (default false: a network namespace of their own, loopback only). */
+  network?: boolean;
+  /** Extra paths a jailed step may read (bound read-only), beside the system's binaries and libraries. */
+  readPaths?: readonly string[];
+  /** Extra paths a jailed step may write (bound writable), beside `cwd`. */
+  writePaths?: readonly string[];
 }
 
 /** One `sandbox.allow` entry, resolved when the sandbox was set up. */
@@ -45,6 +60,14 @@ export interface ResolvedSandbox {
   readonly env: Readonly<Record<string, string>>;
   /** The PATH bare command names are looked up on (the parent's PATH). */
   readonly searchPath: string;
+  readonly isolation: Isolation;
+  readonly network: boolean;
+  /** Absolute paths bound read-only in the jail. */
+  readonly readPaths: readonly string[];
+  /** Absolute paths bound writable in the jail. */
+  readonly writePaths: readonly string[];
+  /** The bubblewrap binary found on the parent's PATH at set-up (canonical path), if any. */
+  readonly bwrap?: string;
 }
 
 /** Default step timeouts by tier, in milliseconds. */
@@ -65,7 +88,17 @@ export const DEFAULT_ENV_PASSTHROUGH: readonly string[] = Object.freeze(['PATH',
 /** The longest timer Node can arm (about 24.8 days); longer ones would fire at once. */
 export const MAX_TIMEOUT_MS = 2_147_483_647;
 
-const OPTION_NAMES = ['allow', 'cwd', 'timeoutMs', 'maxOutputBytes', 'env'] as const;
+const OPTION_NAMES = [
+  'allow',
+  'cwd',
+  'timeoutMs',
+  'maxOutputBytes',
+  'env',
+  'isolation',
+  'network',
+  'readPaths',
+  'writePaths',
+] as const;
 const TIERS: readonly Tier[] = TierSchema.options;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -110,6 +143,7 @@ export function resolveSandbox(
   const timeoutsMs = validateTimeouts(options.timeoutMs);
   const maxOutputBytes = validateMaxOutputBytes(options.maxOutputBytes);
   const envNames = validateEnvNames(options.env);
+  const settings = validateIsolationSettings(options);
 
   const env: Record<string, string> = {};
   for (const name of envNames) {
@@ -122,6 +156,7 @@ export function resolveSandbox(
     const realPath = found === undefined ? undefined : realPathOf(found);
     return realPath === undefined ? { entry } : { entry, path: found, realPath };
   });
+  const bwrap = findBwrap(searchPath);
 
   return Object.freeze({
     allow: Object.freeze(allow),
@@ -132,6 +167,11 @@ export function resolveSandbox(
     envNames: Object.freeze(envNames),
     env: Object.freeze(env),
     searchPath,
+    isolation: settings.isolation,
+    network: settings.network,
+    readPaths: Object.freeze(settings.readPaths),
+    writePaths: Object.freeze(settings.writePaths),
+    ...(bwrap === undefined ? {} : { bwrap }),
   });
 }
 
@@ -256,14 +296,4 @@ function validateEnvNames(value: unknown): string[] {
     return name;
   });
   return [...new Set(names)];
-}
-
-function invalid(field: string, value: unknown, expected: string, fix = ''): TaskvisorError {
-  const got =
-    value === undefined ? 'undefined' : `${quote(value)} (${Array.isArray(value) ? 'array' : typeof value})`;
-  return new TaskvisorError(
-    'INVALID_OPTION',
-    `Expected ${field} to be ${expected}, got ${got}.${fix ? ` ${fix}` : ''}`,
-    { field, value },
-  );
 }

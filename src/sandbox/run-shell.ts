@@ -1,12 +1,26 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { type Clock, systemClock } from '../clock.js';
 import { TaskvisorError } from '../errors.js';
 import type { Tier } from '../model/tier.js';
 import { resolveAllowedBinary } from './binary.js';
 import { childEnv } from './child-env.js';
 import { confineCwd } from './confine-cwd.js';
+import { decideIsolation, type StepAuthor } from './isolation.js';
+import { START_CHECK_EXIT_CODE, START_CHECK_MARKER } from './jail-args.js';
+import { JailStatus } from './jail-status.js';
+import { jailLaunch, policyLaunch } from './launch.js';
 import { OutputCapture } from './output-capture.js';
+import { realPathOf } from './path-lookup.js';
 import { type ResolvedSandbox, timeoutFor } from './policy.js';
+import {
+  abortedBeforeStart,
+  couldNotStart,
+  describeReason,
+  jailFailed,
+  shellFailed,
+  signalOf,
+} from './shell-errors.js';
 
 /** What a `shell` step runs: argv, never a shell string. */
 export interface ShellSpec {
@@ -27,8 +41,21 @@ export interface RunShellOptions {
   readonly clock?: Clock;
   /** Picks the default timeout (default `'execute'`). */
   readonly tier?: Tier;
-  /** Called once the child runs, with its pid (which is also its process group id). */
+  /**
+   * Called once the child runs, with its pid, which is also its process group id: the command's
+   * own under the policy alone; in the jail, the jail's PID 1 (the command's group is its group).
+   */
   readonly onSpawn?: (pid: number) => void;
+  /**
+   * Who wrote the step: with `sandbox.isolation: 'auto'`, a step the model wrote never runs
+   * without the jail (`SANDBOX_UNAVAILABLE` instead). Default `'caller'`.
+   */
+  readonly writtenBy?: StepAuthor;
+  /**
+   * Called before the command starts when `sandbox.isolation: 'auto'` could not have the jail
+   * and the command runs under the policy alone, with why (for the audit trail).
+   */
+  readonly onUnjailed?: (reason: string) => void;
 }
 
 /** A run that exited with code 0. */
@@ -42,6 +69,10 @@ export interface ShellResult {
   /** The canonical path of the binary that ran. */
   command: string;
   args: string[];
+  /** `'jail'`: it ran in the jail; `'none'`: under the policy sandbox alone. */
+  isolation: 'jail' | 'none';
+  /** With `sandbox.isolation: 'auto'`, why the jail could not be had (the run went ahead without it). */
+  unjailed?: string;
 }
 
 /** What a failed, timed-out or aborted run got: the `details` of its error. */
@@ -56,20 +87,28 @@ export interface ShellOutcome extends Omit<ShellResult, 'exitCode'> {
 /** How long a process group gets between SIGTERM and SIGKILL. */
 export const KILL_GRACE_MS = 2_000;
 
-/** Lines of stderr quoted in a `SHELL_FAILED` message. */
-const STDERR_LINES_IN_MESSAGE = 10;
-
 type StopReason = { kind: 'timeout'; timeoutMs: number } | { kind: 'abort'; reason: unknown };
 
 /**
  * Runs one sandboxed command: the binary must be allowed ({@link resolveAllowedBinary}), the
- * cwd stays inside the sandbox ({@link confineCwd}), the environment is only the passed-through
- * parent variables plus `spec.env`, stdin is closed, and argv is passed without a shell. The
- * child leads its own process group; on timeout (armed on `clock`) or when `signal` aborts the
- * whole group gets SIGTERM, then SIGKILL after {@link KILL_GRACE_MS}, and the promise rejects
- * with `STEP_TIMEOUT` or `ABORTED`. Exit code 0 resolves once every output pipe has closed;
- * anything else rejects with `SHELL_FAILED` (exit code or signal, last stderr lines, and the
- * full {@link ShellOutcome} in `details`). stdout and stderr keep `sandbox.maxOutputBytes` each.
+ * cwd stays inside the sandbox ({@link confineCwd}) and is opened once, so the directory that
+ * was checked is the one the command starts in; the environment is only the passed-through
+ * parent variables plus `spec.env` (code-loading variables refused), stdin is closed, and argv
+ * is passed without a shell.
+ *
+ * With the jail (`sandbox.isolation` `'auto'` or `'jail'`, see `decideIsolation`) the command
+ * runs under bubblewrap: its own user, mount, PID, IPC, UTS and (unless `sandbox.network`)
+ * network namespaces, the system read-only, the sandbox root and `writePaths` writable,
+ * `readPaths` read-only, a private `/tmp`, `/dev` and `/proc`, nothing else. When the command
+ * ends, everything it started ends with it (the jail's PID namespace goes away), and the jail
+ * dies with this process.
+ *
+ * On timeout (armed on `clock`) or when `signal` aborts, the command's process group gets
+ * SIGTERM, then after {@link KILL_GRACE_MS} SIGKILL (in the jail: the jail's PID 1, which ends
+ * every process in it), and the promise rejects with `STEP_TIMEOUT` or `ABORTED`. Exit code 0
+ * resolves once every output pipe has closed; anything else rejects with `SHELL_FAILED` (exit
+ * code or signal, last stderr lines, and the full {@link ShellOutcome} in `details`). stdout
+ * and stderr keep `sandbox.maxOutputBytes` each.
  *
  * @example
  * ```ts
@@ -85,7 +124,7 @@ export async function runShell(
   sandbox: ResolvedSandbox,
   options: RunShellOptions = {},
 ): Promise<ShellResult> {
-  const { signal, clock = systemClock, tier = 'execute', onSpawn } = options;
+  const { signal, clock = systemClock, tier = 'execute', onSpawn, writtenBy = 'caller' } = options;
   if (signal?.aborted) throw abortedBeforeStart(spec.command, signal.reason);
 
   const args = validateArgs(spec.args);
@@ -93,24 +132,47 @@ export async function runShell(
   const env = childEnv(sandbox, spec.env);
   const cwd = confineCwd(spec.cwd, sandbox);
   const binary = resolveAllowedBinary(spec.command, sandbox, { cwd });
+  const decision = await decideIsolation(sandbox, writtenBy, `Shell command "${spec.command}"`);
+  if (signal?.aborted) throw abortedBeforeStart(spec.command, signal.reason);
+  const input = {
+    sandbox,
+    root: realPathOf(sandbox.cwd) ?? cwd,
+    cwd,
+    binary,
+    command: spec.command,
+    args,
+    env,
+  };
+  const launch = decision.isolation === 'jail' ? jailLaunch(input, decision.support) : policyLaunch(input);
+  const isolation = decision.isolation;
+  const unjailed = decision.isolation === 'none' ? decision.unjailed : undefined;
+  if (unjailed !== undefined) {
+    try {
+      options.onUnjailed?.(unjailed);
+    } catch {
+      // An observer's failure does not change the run.
+    }
+  }
 
   return new Promise<ShellResult>((resolve, reject) => {
     const startedAt = clock.now();
     let child: ChildProcess;
     try {
-      child = spawn(binary, args, {
-        cwd,
+      child = spawn(launch.file, [...launch.args], {
+        cwd: launch.cwd,
         env,
-        argv0: spec.command,
+        ...(launch.argv0 === undefined ? {} : { argv0: launch.argv0 }),
         shell: false,
         detached: true, // its own process group (and session), so the whole group can be killed
-        stdio: ['ignore', 'pipe', 'pipe'],
+        stdio: launch.stdio,
         windowsHide: true,
       });
     } catch (error) {
+      launch.release();
       reject(couldNotStart(spec.command, binary, error));
       return;
     }
+    const jail = launch.jailed ? new JailStatus(child.stdio[3] as Readable) : undefined;
 
     const stdout = new OutputCapture(sandbox.maxOutputBytes);
     const stderr = new OutputCapture(sandbox.maxOutputBytes);
@@ -124,30 +186,43 @@ export async function runShell(
     const onAbort = () => stop({ kind: 'abort', reason: signal?.reason });
     signal?.addEventListener('abort', onAbort, { once: true });
 
-    const killGroup = (killSignal: NodeJS.Signals) => {
-      if (child.pid === undefined) return;
+    const send = (pid: number | undefined, killSignal: NodeJS.Signals) => {
+      if (pid === undefined) return;
       try {
-        process.kill(-child.pid, killSignal);
+        process.kill(pid, killSignal);
       } catch {
-        // ESRCH: every process of the group is gone already.
+        // ESRCH: it is gone already.
       }
     };
+    /** SIGKILL to the group; in the jail, to its PID 1 too, which ends every process in the jail. */
+    const kill = () => {
+      if (jail?.pid !== undefined) send(jail.pid, 'SIGKILL');
+      send(child.pid === undefined ? undefined : -child.pid, 'SIGKILL');
+      // A process that left the group may still hold a pipe; stop waiting for it.
+      child.stdout?.destroy();
+      child.stderr?.destroy();
+      (child.stdio[3] as Readable | null | undefined)?.destroy();
+    };
 
+    /** SIGTERM to the command's process group (in the jail: the group of the jail's PID 1, which ignores it). */
+    const terminate = () => {
+      if (!jail) return send(child.pid === undefined ? undefined : -child.pid, 'SIGTERM');
+      // A jail still being set up has no command to ask: end it at once.
+      if (!jail.commandStarted()) return kill();
+      send(-jail.pid!, 'SIGTERM');
+    };
     function stop(reason: StopReason): void {
       if (settled || stopReason) return;
       stopReason = reason;
       clock.clearTimeout(deadline);
-      killGroup('SIGTERM');
-      killTimer = clock.setTimeout(() => {
-        killGroup('SIGKILL');
-        // A process that left the group may still hold a pipe; stop waiting for it.
-        child.stdout?.destroy();
-        child.stderr?.destroy();
-      }, KILL_GRACE_MS);
+      terminate();
+      killTimer = clock.setTimeout(kill, KILL_GRACE_MS);
     }
 
     function settle(): void {
       settled = true;
+      // Held until now, so no checked directory is freed (and its inode reused) while the child runs.
+      launch.release();
       clock.clearTimeout(deadline);
       if (killTimer !== undefined) clock.clearTimeout(killTimer);
       signal?.removeEventListener('abort', onAbort);
@@ -160,21 +235,26 @@ export async function runShell(
       reject(couldNotStart(spec.command, binary, error));
     });
 
-    if (child.pid !== undefined && onSpawn) {
+    const spawned = (pid: number) => {
       try {
-        onSpawn(child.pid);
+        onSpawn?.(pid);
       } catch {
         // An observer's failure does not change the run.
       }
-    }
+    };
+    if (jail) jail.onPid(spawned);
+    else if (child.pid !== undefined) spawned(child.pid);
 
     // 'close' comes after the exit and after every stdio pipe closed.
     child.once('close', (code: number | null, exitSignal: NodeJS.Signals | null) => {
       if (settled) return;
       settle();
+      // In the jail, bubblewrap reports the command's exit code (128 + n for signal n); none means it never ran.
+      const ran = !jail || jail.exitCode !== undefined;
+      const jailSignal = jail?.exitCode === undefined ? undefined : signalOf(jail.exitCode);
       const outcome: ShellOutcome = {
-        exitCode: code,
-        signal: exitSignal,
+        exitCode: jail ? (jailSignal ? null : (jail.exitCode ?? null)) : code,
+        signal: jail ? (jailSignal ?? (jail.exitCode === undefined ? exitSignal : null)) : exitSignal,
         stdout: stdout.text(),
         stderr: stderr.text(),
         stdoutTruncated: stdout.truncated,
@@ -182,6 +262,8 @@ export async function runShell(
         durationMs: clock.now() - startedAt,
         command: binary,
         args,
+        isolation,
+        ...(unjailed === undefined ? {} : { unjailed }),
         requested: spec.command,
       };
       if (stopReason?.kind === 'timeout') {
@@ -201,7 +283,21 @@ export async function runShell(
             { cause: stopReason.reason },
           ),
         );
-      } else if (code === 0) {
+      } else if (!ran) {
+        reject(jailFailed(outcome, stderr, input.root));
+      } else if (
+        jail &&
+        outcome.exitCode === START_CHECK_EXIT_CODE &&
+        outcome.stderr.includes(START_CHECK_MARKER)
+      ) {
+        reject(
+          new TaskvisorError(
+            'SANDBOX_ESCAPE',
+            `Shell command "${spec.command}" did not run: its cwd "${cwd}" or a directory the jail binds was swapped (for another directory or a symlink) after it was checked, so the jail refused to start it. Stop whatever swaps directories in the sandbox.`,
+            { ...outcome, cwd, retryable: false },
+          ),
+        );
+      } else if (outcome.exitCode === 0) {
         const { signal: _signal, requested: _requested, ...result } = outcome;
         resolve({ ...result, exitCode: 0 });
       } else {
@@ -209,23 +305,6 @@ export async function runShell(
       }
     });
   });
-}
-
-function shellFailed(outcome: ShellOutcome, stderr: OutputCapture): TaskvisorError {
-  const how =
-    outcome.exitCode !== null
-      ? `exited with code ${outcome.exitCode}`
-      : `was killed by signal ${outcome.signal}`;
-  const lines = stderr.lastLines(STDERR_LINES_IN_MESSAGE);
-  const quoted =
-    lines.length > 0
-      ? `; last stderr lines:\n${lines.map((line) => `  ${line}`).join('\n')}`
-      : '; it wrote nothing to stderr';
-  return new TaskvisorError(
-    'SHELL_FAILED',
-    `Shell command "${outcome.requested}" (${outcome.command}) ${how}${quoted}`,
-    { ...outcome },
-  );
 }
 
 function validateArgs(args: readonly string[] | undefined): string[] {
@@ -247,29 +326,4 @@ function validateArgs(args: readonly string[] | undefined): string[] {
     }
     return arg;
   });
-}
-
-function abortedBeforeStart(command: string, reason: unknown): TaskvisorError {
-  return new TaskvisorError(
-    'ABORTED',
-    `Shell command "${command}" was not started: the step was already aborted${describeReason(reason)}.`,
-    { requested: command },
-    { cause: reason },
-  );
-}
-
-function couldNotStart(command: string, binary: string, error: unknown): TaskvisorError {
-  const message = error instanceof Error ? error.message : String(error);
-  return new TaskvisorError(
-    'ACTION_FAILED',
-    `Shell command "${command}" (${binary}) could not be started: ${message}.`,
-    { requested: command, command: binary },
-    { cause: error },
-  );
-}
-
-function describeReason(reason: unknown): string {
-  if (reason instanceof Error && reason.message) return ` (${reason.message})`;
-  if (typeof reason === 'string' && reason) return ` (${reason})`;
-  return '';
 }

@@ -10,6 +10,12 @@ import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
 import type { SupervisorOptions } from '../../src/supervisor.js';
 import { liveProcessesInGroup, pollUntil } from '../sandbox/process-group.js';
+
+/**
+ * The command's processes in a step's group (in the jail the group also holds the jail's PID 1,
+ * a bwrap; and, until it execs the command, the jail's start-up check).
+ */
+const commandProcesses = (pgid: number) => liveProcessesInGroup(pgid).filter((p) => p.comm !== 'bwrap');
 import { sequentialIds, useSupervisorHarness } from '../support/supervisor-harness.js';
 import { refusal, untilSpawned, untilStep } from './helpers.js';
 
@@ -195,9 +201,16 @@ describe('shell steps', () => {
       },
     });
     const pgid = await untilSpawned(sv, run.id, 'slow');
+    await pollUntil(
+      () =>
+        commandProcesses(pgid)
+          .map((p) => p.comm)
+          .join() === 'sleep',
+      'the sleep runs',
+    );
     clock.advance(30_000);
     await untilStep(sv, run.id, 'slow', 'running');
-    expect(liveProcessesInGroup(pgid)).toHaveLength(1);
+    expect(commandProcesses(pgid).map((p) => p.comm)).toEqual(['sleep']);
     clock.advance(15_000);
     expect((await run.done).phase).toBe('failed');
     expect(run.view().steps[0]?.error).toContain('45000 ms');
@@ -219,7 +232,7 @@ describe('shell steps', () => {
       () => liveProcessesInGroup(pgid).filter((p) => p.comm === 'sleep').length === 2,
       'two sleeps run',
     );
-    const before = liveProcessesInGroup(pgid);
+    const before = commandProcesses(pgid);
 
     await sv.cancel(run.id, { by: 'ann', reason: 'enough' });
     const result = await run.done;

@@ -27,7 +27,9 @@ async function openWithRun() {
     db,
     clock: new ManualClock(1_000_000),
     ids: sequentialIds(),
-    sandbox: { allow: ['echo'], cwd: harness.tempDir() },
+    // The policy alone, chosen explicitly: the same rows with or without bubblewrap (a run that
+    // falls back from the jail adds sandbox.unjailed, tested in test/actions/model-written).
+    sandbox: { allow: ['echo'], cwd: harness.tempDir(), isolation: 'none' },
     actions: {
       ask: async (_input, ctx) => {
         const answer = await ctx.ask({

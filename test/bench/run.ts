@@ -30,6 +30,7 @@ try {
   run('W3-crash', true);
   const w3 = run('W3-resume')!;
   const s = run('S')!;
+  const j = run('J')!;
   const rows: Array<[string, string, string, boolean]> = [
     ['W1 steps/s', String(w1.stepsPerSecond), '>= 5000', Number(w1.stepsPerSecond) >= 5000],
     ['W1-strict steps/s', String(strict.stepsPerSecond), '(no target)', true],
@@ -43,6 +44,16 @@ try {
     ['W3 done ms', String(w3.doneMs), '(no target)', true],
     ['S ratio 10,000/100', String(s.ratio), '<= 1.5', Number(s.ratio) <= 1.5],
     ['W1 peak RSS MB', String(w1.peakRssMb), '<= 80', Number(w1.peakRssMb) <= 80],
+    ...(j.skipped === undefined
+      ? ([
+          ['J true step ms, no jail', String(j.medianMsNone), '(median)', true],
+          ['J true step ms, jail', String(j.medianMsJail), '(median)', true],
+          ['J jail overhead ms', String(j.overheadMs), '(no target)', true],
+          ['J jail, cwd below root ms', String(j.medianMsJailBelowRoot), '(median)', true],
+        ] as Array<[string, string, string, boolean]>)
+      : ([['J jail overhead', 'skipped', String(j.skipped).slice(0, 60), true]] as Array<
+          [string, string, string, boolean]
+        >)),
   ];
   console.log('');
   for (const [label, value, target, met] of rows) {

@@ -5,10 +5,11 @@
  */
 import path from 'node:path';
 import { createSupervisor, type PlanInput, type Supervisor } from '../../src/index.js';
+import { jailOverhead } from './jail-overhead.js';
 
 const [name, dir] = process.argv.slice(2);
 if (!name || !dir) {
-  console.error('usage: scenario.js <W1|W1-strict|W2|W3-crash|W3-resume|S> <dir>');
+  console.error('usage: scenario.js <W1|W1-strict|W2|W3-crash|W3-resume|S|J> <dir>');
   process.exit(2);
 }
 
@@ -173,6 +174,11 @@ switch (name) {
         peakRssMb: mb(process.resourceUsage().maxRSS),
       }),
     );
+    break;
+  }
+  case 'J': {
+    // The jail's cost per shell step (bubblewrap), jailed vs not.
+    console.log(JSON.stringify(await jailOverhead(dir)));
     break;
   }
   default:

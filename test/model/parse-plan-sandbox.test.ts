@@ -11,7 +11,7 @@ import { isTaskvisorError, type TaskvisorError } from '../../src/errors.js';
 import { parsePlan, type PlanContext } from '../../src/model/parse-plan.js';
 import { StepSchema } from '../../src/model/plan.js';
 import { spliceSteps } from '../../src/model/splice.js';
-import { shellPlanCheck } from '../../src/sandbox/plan-check.js';
+import { shellEnvPlanCheck, shellPlanCheck } from '../../src/sandbox/plan-check.js';
 import { resolveSandbox } from '../../src/sandbox/policy.js';
 
 const dirs: string[] = [];
@@ -23,7 +23,14 @@ function context(allow: string[]): { context: PlanContext; root: string } {
   const root = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'taskvisor-plan-')));
   dirs.push(root);
   const sandbox = resolveSandbox({ allow, cwd: root });
-  return { context: { shellAllow: allow, shellCheck: shellPlanCheck(sandbox) }, root };
+  return {
+    context: {
+      shellAllow: allow,
+      shellCheck: shellPlanCheck(sandbox),
+      shellEnvCheck: shellEnvPlanCheck(sandbox),
+    },
+    root,
+  };
 }
 
 function thrown(fn: () => unknown): TaskvisorError {
@@ -97,5 +104,43 @@ describe('parsePlan with the sandbox check', () => {
     expect(error.message).toBe(
       'Step "a" runs "git", but sandbox.allow is empty, so no shell step may run; configure createSupervisor({ sandbox: { allow: ["git"], cwd } }).',
     );
+  });
+
+  it('refuses a step env that makes a program load code with SANDBOX_ESCAPE, naming the step and the variable', () => {
+    const { context: ctx } = context(['ls']);
+    const error = thrown(() =>
+      parsePlan({ steps: [shell('list', 'ls', { env: { NODE_OPTIONS: '--require ./evil.js' } })] }, ctx),
+    );
+    expect(error.code).toBe('SANDBOX_ESCAPE');
+    expect(error.message).toMatch(/^Step "list": Step env sets "NODE_OPTIONS", which is refused: /);
+    expect(error.details).toMatchObject({ stepId: 'list', name: 'NODE_OPTIONS' });
+  });
+
+  it("refuses a PATH outside the allowed binaries' directories, and leaves a templated PATH to the run", () => {
+    const { context: ctx, root } = context(['ls']);
+    const error = thrown(() => parsePlan({ steps: [shell('list', 'ls', { env: { PATH: root } })] }, ctx));
+    expect(error.code).toBe('SANDBOX_ESCAPE');
+    expect(error.message).toContain(`"${root}", which holds no allowed binary`);
+    const lsDirectory = path.dirname(fs.realpathSync('/usr/bin/ls'));
+    expect(parsePlan({ steps: [shell('ok', 'ls', { env: { PATH: lsDirectory } })] }, ctx).steps).toHaveLength(
+      1,
+    );
+    const templated = parsePlan(
+      {
+        steps: [
+          { id: 'pick', action: { kind: 'note', output: root } },
+          { ...shell('run', 'ls', { env: { PATH: '{{steps.pick.output}}' } }), dependsOn: ['pick'] },
+        ],
+      },
+      ctx,
+    );
+    expect(templated.steps).toHaveLength(2);
+  });
+
+  it('checks the env of replanned steps the same way', () => {
+    const { context: ctx } = context(['ls']);
+    const plan = parsePlan({ steps: [shell('a', 'ls')] }, ctx);
+    const step = StepSchema.parse(shell('b', 'ls', { env: { GIT_CONFIG_COUNT: '1' } }));
+    expect(thrown(() => spliceSteps(plan, [step], { context: ctx })).code).toBe('SANDBOX_ESCAPE');
   });
 });

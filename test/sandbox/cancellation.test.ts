@@ -10,10 +10,12 @@ import {
   type RunShellOptions,
   type ShellSpec,
 } from '../../src/sandbox/run-shell.js';
+import { ISOLATIONS, reportJailSkip } from './jail-support.js';
 import { eventLoopTurns, liveProcessesInGroup, pollUntil } from './process-group.js';
 import { useTempDirs } from './temp-dirs.js';
 
 const tempDir = useTempDirs();
+reportJailSkip('cancellation');
 const TWO_SLEEPS: ShellSpec = { command: 'sh', args: ['-c', 'sleep 1000 & sleep 1000'] };
 
 /** Groups started by a test, killed afterwards if an assertion failed midway. */
@@ -38,13 +40,14 @@ interface Started {
 /** Starts `spec` and waits until its group runs two `sleep`s. */
 async function startTwoSleeps(
   spec: ShellSpec,
-  options: RunShellOptions & { clock: ManualClock },
+  options: RunShellOptions & { clock: ManualClock; isolation: 'none' | 'jail' },
 ): Promise<Started> {
-  const sandbox = resolveSandbox({ allow: ['sh', 'sleep'], cwd: tempDir() });
+  const { isolation, ...runOptions } = options;
+  const sandbox = resolveSandbox({ allow: ['sh', 'sleep'], cwd: tempDir(), isolation });
   let pgid: number | undefined;
   let settled = false;
   const outcome = runShell(spec, sandbox, {
-    ...options,
+    ...runOptions,
     onSpawn: (pid) => {
       pgid = pid;
       groups.push(pid);
@@ -72,11 +75,16 @@ async function expectGroupGone(pgid: number): Promise<void> {
   await pollUntil(() => liveProcessesInGroup(pgid).length === 0, `process group ${pgid} is gone`);
 }
 
-describe('cancellation', () => {
+// In the jail the group is the jail's PID 1 and the command's processes; SIGKILL to PID 1 ends them all.
+describe.each(ISOLATIONS)('cancellation (isolation %s)', (isolation) => {
   it('kills the whole process group when the signal aborts, and rejects with ABORTED', async () => {
     const controller = new AbortController();
     const clock = new ManualClock();
-    const { pgid, outcome } = await startTwoSleeps(TWO_SLEEPS, { signal: controller.signal, clock });
+    const { pgid, outcome } = await startTwoSleeps(TWO_SLEEPS, {
+      signal: controller.signal,
+      clock,
+      isolation,
+    });
 
     controller.abort(new Error('user cancelled the run'));
 
@@ -89,7 +97,7 @@ describe('cancellation', () => {
 
   it('kills the whole process group when the tier timeout passes on the injected clock, and rejects with STEP_TIMEOUT', async () => {
     const clock = new ManualClock();
-    const { pgid, outcome, settled } = await startTwoSleeps(TWO_SLEEPS, { clock, tier: 'read' });
+    const { pgid, outcome, settled } = await startTwoSleeps(TWO_SLEEPS, { clock, tier: 'read', isolation });
     expect(clock.pending).toBe(1);
 
     clock.advance(30_000 - 1);
@@ -109,7 +117,7 @@ describe('cancellation', () => {
   it("uses the step's own timeoutMs over the tier's", async () => {
     const clock = new ManualClock();
     const spec: ShellSpec = { ...TWO_SLEEPS, timeoutMs: 500 };
-    const { pgid, outcome } = await startTwoSleeps(spec, { clock, tier: 'destructive' });
+    const { pgid, outcome } = await startTwoSleeps(spec, { clock, tier: 'destructive', isolation });
     clock.advance(500);
     expect(expectCode(await outcome, 'STEP_TIMEOUT').message).toContain('timed out after 500 ms');
     await expectGroupGone(pgid);
@@ -118,7 +126,7 @@ describe('cancellation', () => {
   it('sends SIGKILL after the grace period to a group that ignores SIGTERM, and still settles', async () => {
     const clock = new ManualClock();
     const stubborn: ShellSpec = { command: 'sh', args: ['-c', 'trap "" TERM; sleep 1000 & sleep 1000'] };
-    const { pgid, outcome, settled } = await startTwoSleeps(stubborn, { clock, tier: 'write' });
+    const { pgid, outcome, settled } = await startTwoSleeps(stubborn, { clock, tier: 'write', isolation });
 
     clock.advance(60_000); // SIGTERM, ignored
     await eventLoopTurns(50);
@@ -132,7 +140,9 @@ describe('cancellation', () => {
     await expectGroupGone(pgid);
     expect(clock.pending).toBe(0);
   });
+});
 
+describe('cancellation before the start', () => {
   it('never spawns when the signal is already aborted', async () => {
     const root = tempDir();
     const sandbox = resolveSandbox({ allow: ['sh'], cwd: root });

@@ -138,9 +138,56 @@ describe('resolveSandbox', () => {
         options: { allow: [], cwd: '/', env: ['PATH', 'BAD-NAME'] },
         names: ['sandbox.env[1]', '"BAD-NAME"'],
       },
+      {
+        bad: 'an unknown isolation',
+        options: { allow: [], cwd: '/', isolation: 'strict' },
+        names: ['sandbox.isolation', '"strict"', "'auto', 'jail', 'none'"],
+      },
+      {
+        bad: 'a network that is not a boolean',
+        options: { allow: [], cwd: '/', network: 'yes' },
+        names: ['sandbox.network', '"yes"', 'a boolean'],
+      },
+      {
+        bad: 'readPaths that are not an array',
+        options: { allow: [], cwd: '/', readPaths: '/opt' },
+        names: ['sandbox.readPaths', '"/opt"', 'an array of paths'],
+      },
+      {
+        bad: 'a writePath of the whole filesystem',
+        options: { allow: [], cwd: '/', writePaths: ['/tmp', '/'] },
+        names: ['sandbox.writePaths[1]', 'is the whole filesystem'],
+      },
+      {
+        bad: 'a misspelt jail option',
+        options: { allow: [], cwd: '/', readPath: ['/opt'] },
+        names: ['"readPath"', 'did you mean "readPaths"'],
+      },
     ].map((row) => [row.bad, row] as const),
   )('rejects %s with INVALID_OPTION naming the field and value', (_bad, { options, names }) => {
     const error = invalidOption(options);
     for (const value of names) expect(error.message).toContain(value);
+  });
+
+  it('takes isolation, network, readPaths and writePaths, with the jail on by default', () => {
+    const defaults = resolveSandbox({ allow: [], cwd: '/' }, parentEnv);
+    expect(defaults).toMatchObject({ isolation: 'auto', network: false, readPaths: [], writePaths: [] });
+    const sandbox = resolveSandbox(
+      {
+        allow: [],
+        cwd: '/',
+        isolation: 'jail',
+        network: true,
+        readPaths: ['docs', '/opt/x'],
+        writePaths: ['/tmp/out/'],
+      },
+      parentEnv,
+    );
+    expect(sandbox).toMatchObject({
+      isolation: 'jail',
+      network: true,
+      readPaths: [path.resolve('docs'), '/opt/x'],
+      writePaths: ['/tmp/out'],
+    });
   });
 });

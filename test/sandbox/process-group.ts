@@ -54,3 +54,22 @@ export async function pollUntil(condition: () => boolean, what: string, boundMs 
 export async function eventLoopTurns(turns: number): Promise<void> {
   for (let turn = 0; turn < turns; turn++) await new Promise<void>((resolve) => setImmediate(resolve));
 }
+
+/** Every live process (zombies left out) whose argv is exactly `argv`, wherever it runs. */
+export function liveProcessesRunning(argv: readonly string[]): number[] {
+  const wanted = argv.join('\0');
+  const found: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0$/, '');
+      if (cmdline !== wanted) continue;
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+      if (state !== 'Z' && state !== 'X') found.push(Number(entry));
+    } catch {
+      // exited while we looked
+    }
+  }
+  return found;
+}

@@ -5,13 +5,15 @@ import { ManualClock } from '../../src/clock.js';
 import { isTaskvisorError } from '../../src/errors.js';
 import { resolveSandbox } from '../../src/sandbox/policy.js';
 import { runShell } from '../../src/sandbox/run-shell.js';
+import { ISOLATIONS, reportJailSkip } from './jail-support.js';
 import { useTempDirs } from './temp-dirs.js';
 
 const tempDir = useTempDirs();
+reportJailSkip('runShell');
 
-describe('runShell', () => {
+describe.each(ISOLATIONS)('runShell (isolation %s)', (isolation) => {
   it('resolves with the exit code, the output, the resolved binary and the args', async () => {
-    const sandbox = resolveSandbox({ allow: ['sh'], cwd: tempDir() });
+    const sandbox = resolveSandbox({ allow: ['sh'], cwd: tempDir(), isolation });
     const clock = new ManualClock(1_000);
     const result = await runShell(
       { command: 'sh', args: ['-c', 'echo out; echo err >&2', 'ignored'] },
@@ -29,12 +31,13 @@ describe('runShell', () => {
       durationMs: 0, // the manual clock did not move
       command: fs.realpathSync('/usr/bin/sh'),
       args: ['-c', 'echo out; echo err >&2', 'ignored'],
+      isolation,
     });
     expect(clock.pending).toBe(0); // the timeout was disarmed
   });
 
   it('passes every argument as one argv entry, spaces and quotes included', async () => {
-    const sandbox = resolveSandbox({ allow: ['sh'], cwd: tempDir() });
+    const sandbox = resolveSandbox({ allow: ['sh'], cwd: tempDir(), isolation });
     const result = await runShell(
       {
         command: 'sh',
@@ -46,14 +49,19 @@ describe('runShell', () => {
     expect(result.stdout).toBe('[two words]\n["quoted"]\n[]\n');
   });
 
-  it('runs in the confined cwd and keeps argv[0] as the step named the command', async () => {
+  // In the jail argv[0] is a path (the binary, or a link to it named like the step's command):
+  // a multi-call binary still sees the name it was called by.
+  it('runs in the confined cwd and keeps argv[0] named as the step named the command', async () => {
     const root = tempDir();
     fs.mkdirSync(path.join(root, 'pkg'));
-    const sandbox = resolveSandbox({ allow: ['sh'], cwd: root });
+    const sandbox = resolveSandbox({ allow: ['sh'], cwd: root, isolation });
     const result = await runShell({ command: 'sh', args: ['-c', 'pwd; echo "$0"'], cwd: 'pkg' }, sandbox, {
       clock: new ManualClock(),
     });
-    expect(result.stdout).toBe(`${path.join(root, 'pkg')}\nsh\n`);
+    const [cwd, argv0] = result.stdout.trimEnd().split('\n');
+    expect(cwd).toBe(path.join(root, 'pkg'));
+    if (isolation === 'none') expect(argv0).toBe('sh');
+    else expect(path.basename(argv0!)).toBe('sh');
   });
 
   it('runs an allowed script by a path relative to the step cwd', async () => {
@@ -61,7 +69,7 @@ describe('runShell', () => {
     fs.mkdirSync(path.join(root, 'tools'));
     const script = path.join(root, 'tools', 'hello');
     fs.writeFileSync(script, '#!/bin/sh\necho "hello from $(basename "$PWD")"\n', { mode: 0o755 });
-    const sandbox = resolveSandbox({ allow: [script], cwd: root });
+    const sandbox = resolveSandbox({ allow: [script], cwd: root, isolation });
     const result = await runShell({ command: './hello', cwd: 'tools' }, sandbox, {
       clock: new ManualClock(),
     });
@@ -69,7 +77,7 @@ describe('runShell', () => {
   });
 
   it('gives the child no stdin', async () => {
-    const sandbox = resolveSandbox({ allow: ['sh'], cwd: tempDir() });
+    const sandbox = resolveSandbox({ allow: ['sh'], cwd: tempDir(), isolation });
     const result = await runShell({ command: 'sh', args: ['-c', 'cat; echo "read: $?"'] }, sandbox, {
       clock: new ManualClock(),
     });
@@ -77,7 +85,7 @@ describe('runShell', () => {
   });
 
   it("lets the step's env override a passed-through variable", async () => {
-    const sandbox = resolveSandbox({ allow: ['sh'], cwd: tempDir(), env: ['PATH', 'HOME'] });
+    const sandbox = resolveSandbox({ allow: ['sh'], cwd: tempDir(), env: ['PATH', 'HOME'], isolation });
     const result = await runShell(
       { command: 'sh', args: ['-c', 'echo "$HOME"'], env: { HOME: '/elsewhere' } },
       sandbox,
@@ -89,7 +97,7 @@ describe('runShell', () => {
   });
 
   it('rejects an argument with a NUL byte before starting anything', async () => {
-    const sandbox = resolveSandbox({ allow: ['sh'], cwd: tempDir() });
+    const sandbox = resolveSandbox({ allow: ['sh'], cwd: tempDir(), isolation });
     const error: unknown = await runShell({ command: 'sh', args: ['-c', 'a\0b'] }, sandbox).catch(
       (caught: unknown) => caught,
     );
