@@ -27,6 +27,10 @@ export type TaskvisorErrorCode =
   | 'NOT_A_TASKVISOR_DB'
   | 'SCHEMA_TOO_NEW'
   | 'LEASE_LOST'
+  | 'STORE_BUSY'
+  | 'STORE_FULL'
+  | 'STORE_UNAVAILABLE'
+  | 'STORE_CORRUPT'
   // step execution
   | 'ACTION_FAILED'
   | 'STEP_TIMEOUT'

@@ -11,8 +11,11 @@ export {
   supervisorMachine,
 } from '../machines/supervisor.machine.js';
 export { type StepCounts, type TaskContext, taskMachine } from '../machines/task.machine.js';
+export { MACHINE_VERSION } from '../machines/version.js';
 export {
   createSupervisor,
+  DEFAULT_LIST_LIMIT,
+  type ListFilter,
   type Pending,
   type PendingApproval,
   type PendingConfirmation,
@@ -46,25 +49,43 @@ export {
   type Usage,
   UsageSchema,
 } from './model/views.js';
-export {
-  DEFAULT_DB_PATH,
-  openSqliteStore,
-  SqliteStore,
-  type SqliteStoreOptions,
-} from './store/sqlite-store.js';
+export { DEFAULT_DB_PATH, openSqliteStore, QUICK_CHECK_MAX_BYTES } from './store/sqlite-open.js';
+export { SqliteStore, type SqliteStoreOptions } from './store/sqlite-store.js';
 export type {
   ActorRow,
   ArtifactRow,
   AttemptRow,
-  Batch,
+  AttemptStatus,
+  AuditAnchor,
+  AuditEntry,
+  AuditHead,
+  AuditRow,
+  ChainedAuditEntry,
   CommandRow,
-  CommitResult,
+  Episode,
+  EpisodeEntry,
+  EpisodeKind,
   Lease,
   LeaseClaim,
+  OutputRow,
   RequestRow,
-  RunFilter,
   RunRow,
+} from './store/rows.js';
+export type {
+  AuditLog,
+  Batch,
+  BatchEvent,
+  CommandInbox,
+  CommitResult,
+  EventLog,
+  LeaseStore,
+  LoadedRun,
+  RecordStore,
+  RunFilter,
+  RunStore,
   Store,
+  StoreHealth,
+  StoreState,
 } from './store/store.js';
 export {
   type Action,
@@ -151,9 +172,10 @@ export {
 export type { DelegationAttempt, ImplementOutput } from './actions/implement.js';
 export type { NotifyOutput } from './actions/notify.js';
 export type { ShellOutput } from './actions/shell.js';
-export { type AuditEntry, type AuditRow, AUDITED_EVENTS } from './audit/audit-entries.js';
-export { type AuditVerification, GENESIS_HASH, verifyAuditChain } from './audit/hash-chain.js';
-export type { DelegationRecord, Episode, EpisodeKind } from './memory/episodes.js';
+export { AUDITED_EVENTS } from './audit/audit-entries.js';
+export { auditHash, chainEntries, EMPTY_HEAD, GENESIS_HASH } from './audit/hash-chain.js';
+export { type AuditVerification, verifyRunChain } from './audit/verify-audit.js';
+export type { DelegationRecord } from './memory/episodes.js';
 export {
   createEpisodicMemory,
   type EpisodicMemory,
@@ -174,7 +196,8 @@ export {
   type SandboxOptions,
   timeoutFor,
 } from './sandbox/policy.js';
-export { runShell, type ShellOutcome, type ShellResult, type ShellSpec } from './sandbox/run-shell.js';
+export { runShell, type ShellSpec } from './sandbox/run-shell.js';
+export type { ShellOutcome, ShellResult } from './sandbox/shell-outcome.js';
 export {
   type ChatMessage,
   type ChatRequest,
@@ -203,16 +226,8 @@ export {
 } from './fanout/fanout-state.js';
 export { type TargetInput, type TargetSpec, type WorkerSlot, workerSlots } from './fanout/labels.js';
 export { type MonitorView, monitorView, type WorkerView, workerViews } from './fanout/monitor.js';
-export {
-  type BestOfNVerdict,
-  type Candidate,
-  type CompareVerdict,
-  type Reduction,
-  reduceCandidates,
-  type SummarizeVerdict,
-  type Verdict,
-  verdictSchema,
-} from './fanout/reduce.js';
+export { type Candidate, type Reduction, reduceCandidates, verdictSchema } from './fanout/reduce.js';
+export type { BestOfNVerdict, CompareVerdict, SummarizeVerdict, Verdict } from './fanout/verdict.js';
 export { renderReductionMarkdown } from './fanout/render.js';
 export {
   type FanoutDeps,

@@ -14,10 +14,19 @@ import type { InspectObserver } from './runtime/runtime.js';
 import type { Store } from './store/store.js';
 
 export interface SupervisorOptions extends BuiltinOptions, ModelOptions {
-  /** SQLite file (created with its directory) or `':memory:'`; default `.taskvisor/taskvisor.db`. */
-  readonly db?: string;
+  /**
+   * SQLite file (created with its directory) or `':memory:'`, or a `Store` instance;
+   * default `.taskvisor/taskvisor.db`.
+   */
+  readonly db?: string | Store;
   /** Another storage backend instead of `db`. */
   readonly store?: Store;
+  /**
+   * Keyed audit chains: each row is an HMAC-SHA-256 under `key` (default
+   * `TASKVISOR_AUDIT_KEY`), a secret kept outside the database, so a row forged without it
+   * fails `verifyAudit()`. A database keyed once must always be opened with its key.
+   */
+  readonly audit?: { readonly key?: string };
   /** `normal` (default): WAL + synchronous=NORMAL; `full`: an fsync per commit. */
   readonly durability?: 'normal' | 'full';
   /** Custom step kinds: `{ myKind: async (input, ctx) => ({ output }) }`. */
@@ -40,9 +49,12 @@ export interface SupervisorOptions extends BuiltinOptions, ModelOptions {
 }
 
 const OptionsSchema = z.strictObject({
-  db: z.string().min(1).optional(),
-  store: z
-    .custom<Store>((value) => typeof value === 'object' && value !== null && 'commit' in value)
+  db: z.union([z.string().min(1), z.custom<Store>(isStore, 'must be a path, a URL or a Store')]).optional(),
+  store: z.custom<Store>(isStore, 'must be a Store').optional(),
+  audit: z
+    .strictObject({
+      key: z.string().min(16, 'the audit key must be a secret of at least 16 characters').optional(),
+    })
     .optional(),
   durability: z.enum(['normal', 'full']).optional(),
   actions: z
@@ -76,6 +88,10 @@ const OptionsSchema = z.strictObject({
   ...BuiltinOptionSchemas,
   ...ModelOptionSchemas,
 });
+
+function isStore(value: unknown): value is Store {
+  return typeof value === 'object' && value !== null && 'commit' in value && 'runs' in value;
+}
 
 const KNOWN_OPTIONS = Object.keys(OptionsSchema.shape);
 

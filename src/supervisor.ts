@@ -15,8 +15,9 @@ import { isTerminalPhase, type RunPhase, RunPhaseSchema } from './model/states.j
 import { didYouMean } from './model/suggest.js';
 import { DEFAULT_CONFIRM_TIERS, type Tier } from './model/tier.js';
 import type { RunView, Usage } from './model/views.js';
-import { DEFAULT_DB_PATH, openSqliteStore } from './store/sqlite-store.js';
-import type { ArtifactRow, AttemptRow, RequestRow } from './store/store.js';
+import { DEFAULT_DB_PATH, openSqliteStore } from './store/sqlite-open.js';
+import type { ArtifactRow, AttemptRow, AuditRow, RequestRow } from './store/rows.js';
+import type { Store } from './store/store.js';
 import type { ActionFunction } from './runtime/executor.js';
 import type { InspectionEvent } from 'xstate';
 import { type InspectObserver, type RunHandle, Runtime, unknownRun } from './runtime/runtime.js';
@@ -26,8 +27,8 @@ import { type MonitorView, monitorView } from './fanout/monitor.js';
 import { type WorkerResult, workerResults } from './fanout/fanout-state.js';
 import type { FanoutTarget, ReduceMode } from './model/action.js';
 import { resolveBuiltinOptions } from './actions/builtin-options.js';
-import type { AuditRow } from './audit/audit-entries.js';
-import type { AuditVerification } from './audit/hash-chain.js';
+import { auditKeyRecord, keyedSince } from './audit/hash-chain.js';
+import { type AuditVerification, verifyAudit } from './audit/verify-audit.js';
 import { createEpisodicMemory, type EpisodicMemory } from './memory/episodic-memory.js';
 import { invalidOptions, type SupervisorOptions } from './supervisor-options.js';
 import { type Budget, BudgetSchema } from './model/budget.js';
@@ -110,6 +111,18 @@ export interface RunTrace {
   readonly workers: Array<WorkerResult & { readonly stepId: string }>;
 }
 
+export interface ListFilter {
+  readonly phase?: RunPhase | RunPhase[];
+  /** At most this many runs (default 50, at most 1000). */
+  readonly limit?: number;
+  /** Only runs older than this one: the last run of the previous page. */
+  readonly before?: string;
+}
+
+/** How many runs `list()` returns when no limit is given. */
+export const DEFAULT_LIST_LIMIT = 50;
+const MAX_LIST_LIMIT = 1000;
+
 export interface Supervisor {
   start(options: StartOptions): Promise<RunHandle>;
   approvePlan(runId: string, options?: { by?: string; note?: string }): Promise<void>;
@@ -129,7 +142,11 @@ export interface Supervisor {
   extendBudget(runId: string, budget: Budget, options?: { by?: string }): Promise<void>;
   cancel(runId: string, options?: { by?: string; reason?: string }): Promise<void>;
   get(runId: string): Promise<RunView | undefined>;
-  list(filter?: { phase?: RunPhase | RunPhase[]; limit?: number }): Promise<RunView[]>;
+  /**
+   * Runs newest first, a page at a time: at most `limit` (default 50, up to 1000); for the
+   * next page pass `before: <the last run's id>`.
+   */
+  list(filter?: ListFilter): Promise<RunView[]>;
   pending(): Promise<Pending>;
   trace(runId: string): Promise<RunTrace>;
   /** Drives unfinished runs (all, or one) whose lease is free; returns the runs adopted. */
@@ -140,7 +157,7 @@ export interface Supervisor {
   events(options?: { runId?: string; after?: number }): Observable<TaskvisorEvent>;
   /** Episodic memory: past delegation outcomes and run summaries (`memory.search(text, { limit })`). */
   readonly memory: EpisodicMemory;
-  /** Checks the whole hash-chained audit trail: `{ ok: true }` or the first bad row. */
+  /** Checks every run's hash-chained audit trail: `{ ok: true }` or the first bad row. */
   verifyAudit(): Promise<AuditVerification>;
   close(): Promise<void>;
 }
@@ -209,7 +226,7 @@ export async function createSupervisor(options: SupervisorOptions = {}): Promise
   const { planContext: builtinPlanContext, ...builtinServices } = resolveBuiltinOptions(options);
   // Memory reads the store opened below, once steps run.
   const memory = createEpisodicMemory({
-    searchEpisodes: (text, search) => store.searchEpisodes(text, search),
+    searchEpisodes: (text, search) => store.records.searchEpisodes(text, search),
   });
   // Fan-out steps reach the runtime created below (only ever called once it exists).
   const live: { runtime?: Runtime } = {};
@@ -226,7 +243,7 @@ export async function createSupervisor(options: SupervisorOptions = {}): Promise
     eventsOf: async (runId) => {
       const runtime = runtimeOf();
       await runtime.persistence.durable();
-      return runtime.store.readEvents({ runId });
+      return runtime.store.events.readEvents({ runId });
     },
     register: (runId, stepId, handle) => runtimeOf().fanouts.register(runId, stepId, handle),
     ...(options.inspect ? { inspect: inspectorOf(options.inspect) } : {}),
@@ -243,12 +260,17 @@ export async function createSupervisor(options: SupervisorOptions = {}): Promise
   }
   const actions = new Map<string, ActionFunction>([...builtins, ...Object.entries(options.actions ?? {})]);
   const planContext: PlanContext = { kinds: [...actions.keys()], ...builtinPlanContext };
+  const given = options.store ?? (typeof options.db === 'object' ? options.db : undefined);
   const store =
-    options.store ??
-    openSqliteStore(options.db ?? DEFAULT_DB_PATH, { durability: options.durability ?? 'normal' });
+    given ??
+    openSqliteStore((options.db as string | undefined) ?? DEFAULT_DB_PATH, {
+      durability: options.durability ?? 'normal',
+    });
   const confirmTiers = options.confirmTiers ?? DEFAULT_CONFIRM_TIERS;
+  const auditKey = options.audit?.key ?? (process.env.TASKVISOR_AUDIT_KEY || undefined);
   let runtime: Runtime;
   try {
+    await checkAuditKey(store, auditKey, clock.now());
     const model = resolveModel(options, {
       clock,
       planContext,
@@ -259,7 +281,8 @@ export async function createSupervisor(options: SupervisorOptions = {}): Promise
     runtime = await Runtime.open(
       {
         store,
-        ownsStore: options.store === undefined,
+        ownsStore: given === undefined,
+        ...(auditKey === undefined ? {} : { auditKey }),
         clock,
         actions,
         planContext,
@@ -284,10 +307,31 @@ export async function createSupervisor(options: SupervisorOptions = {}): Promise
       },
     );
   } catch (error) {
-    if (options.store === undefined) await store.close();
+    if (given === undefined) await store.close();
     throw error;
   }
-  return new SupervisorApi(runtime, clock, confirmTiers);
+  return new SupervisorApi(runtime, clock, confirmTiers, auditKey);
+}
+
+/**
+ * Keyed audit chains: the first open with a key records when keying began (MAC'd with the
+ * key); a later open must bring the same key, and a keyed database is not written unkeyed.
+ */
+async function checkAuditKey(store: Store, key: string | undefined, now: number): Promise<void> {
+  if (key === undefined) {
+    if ((await store.auditLog.auditKeyRecord()) === undefined) return;
+    throw new TaskvisorError(
+      'INVALID_OPTION',
+      "This database's audit chains are keyed: pass the same key as createSupervisor({ audit: { key } }) or in TASKVISOR_AUDIT_KEY.",
+    );
+  }
+  const record = await store.auditLog.auditKeyRecord(auditKeyRecord(now, key));
+  if (record !== undefined && keyedSince(record, key) === undefined) {
+    throw new TaskvisorError(
+      'INVALID_OPTION',
+      "audit.key is not the key this database's audit chains were written with; pass that key (TASKVISOR_AUDIT_KEY), or use another database.",
+    );
+  }
 }
 
 class SupervisorApi implements Supervisor {
@@ -295,6 +339,7 @@ class SupervisorApi implements Supervisor {
     private readonly runtime: Runtime,
     private readonly clock: Clock,
     private readonly confirmTiers: readonly Tier[],
+    private readonly auditKey: string | undefined,
   ) {}
 
   get events$(): Observable<TaskvisorEvent> {
@@ -359,7 +404,7 @@ class SupervisorApi implements Supervisor {
         `answer(${requestId}): ${parsed.error.issues[0]?.message ?? 'bad answer'}; pass { text } or { optionId } or { answers }.`,
       );
     }
-    const request = await this.runtime.store.findRequest({ id: requestId });
+    const request = await this.runtime.store.inbox.findRequest({ id: requestId });
     if (!request) {
       throw new TaskvisorError(
         'UNKNOWN_REQUEST',
@@ -419,7 +464,20 @@ class SupervisorApi implements Supervisor {
     return this.runtime.view(runId);
   }
 
-  async list(filter: { phase?: RunPhase | RunPhase[]; limit?: number } = {}): Promise<RunView[]> {
+  async list(filter: ListFilter = {}): Promise<RunView[]> {
+    const limit = filter.limit ?? DEFAULT_LIST_LIMIT;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
+      throw new TaskvisorError(
+        'INVALID_OPTION',
+        `list: limit must be a whole number from 1 to ${MAX_LIST_LIMIT}, got ${JSON.stringify(filter.limit)}; page with { before: <last run id> }.`,
+      );
+    }
+    if (
+      filter.before !== undefined &&
+      !(await this.runtime.store.runs.getRun(requireString(filter.before, 'before', 'list')))
+    ) {
+      throw unknownRun(filter.before);
+    }
     for (const phase of filter.phase === undefined ? [] : [filter.phase].flat()) {
       if (!RunPhaseSchema.safeParse(phase).success) {
         throw new TaskvisorError(
@@ -428,9 +486,10 @@ class SupervisorApi implements Supervisor {
         );
       }
     }
-    const runs = await this.runtime.store.listRuns({
+    const runs = await this.runtime.store.runs.listRuns({
       ...(filter.phase === undefined ? {} : { phase: filter.phase }),
-      ...(filter.limit === undefined ? {} : { limit: filter.limit }),
+      limit,
+      ...(filter.before === undefined ? {} : { before: filter.before }),
     });
     const views: RunView[] = [];
     for (const run of runs) {
@@ -444,7 +503,9 @@ class SupervisorApi implements Supervisor {
     const store = this.runtime.store;
     const approvals: PendingApproval[] = [];
     const confirmations: PendingConfirmation[] = [];
-    const open = await store.listRuns({ phase: ['awaitingApproval', 'running', 'replanning', 'paused'] });
+    const open = await store.runs.listRuns({
+      phase: ['awaitingApproval', 'running', 'replanning', 'paused'],
+    });
     for (const run of open) {
       const view = await this.runtime.view(run.id);
       if (!view || isTerminalPhase(view.phase)) continue;
@@ -479,7 +540,7 @@ class SupervisorApi implements Supervisor {
         });
       }
     }
-    const requests = (await store.openRequests()).map(pendingRequest);
+    const requests = (await store.inbox.openRequests()).map(pendingRequest);
     return { approvals, confirmations, requests };
   }
 
@@ -488,18 +549,18 @@ class SupervisorApi implements Supervisor {
     const run = await this.runtime.view(runId);
     if (!run) throw unknownRun(runId);
     const store = this.runtime.store;
-    const events = await store.readEvents({ runId });
+    const events = await store.events.readEvents({ runId });
     return {
       run,
       events,
       transitions: events.filter(
         (event) => event.type === 'run.transition' || event.type === 'step.transition',
       ),
-      attempts: await store.attempts(runId),
-      requests: await store.requests(runId),
-      artifacts: await store.artifacts(runId),
+      attempts: await store.records.attempts(runId),
+      requests: await store.inbox.requests(runId),
+      artifacts: await store.records.artifacts(runId),
       usage: run.usage,
-      audit: await store.audit({ runId }),
+      audit: await store.auditLog.audit({ runId }),
       workers: fanoutStatesOf(events).flatMap(({ stepId, state }) =>
         workerResults(state).map((worker) => ({ stepId, ...worker })),
       ),
@@ -518,8 +579,8 @@ class SupervisorApi implements Supervisor {
     const run = await this.runtime.view(runId);
     if (!run) throw unknownRun(runId);
     const store = this.runtime.store;
-    const events = await store.readEvents({ runId });
-    const openRequests = (await store.openRequests(runId)).map(pendingRequest);
+    const events = await store.events.readEvents({ runId });
+    const openRequests = (await store.inbox.openRequests(runId)).map(pendingRequest);
     return monitorView({ run, fanouts: fanoutStatesOf(events), openRequests, events, limit });
   }
 
@@ -559,12 +620,12 @@ class SupervisorApi implements Supervisor {
   private episodicMemory?: EpisodicMemory;
 
   get memory(): EpisodicMemory {
-    this.episodicMemory ??= createEpisodicMemory(this.runtime.store);
+    this.episodicMemory ??= createEpisodicMemory(this.runtime.store.records);
     return this.episodicMemory;
   }
 
   verifyAudit(): Promise<AuditVerification> {
-    return this.runtime.store.verifyAudit();
+    return verifyAudit(this.runtime.store, this.auditKey);
   }
 
   resume(runId?: string): Promise<string[]> {

@@ -11,7 +11,7 @@ import { whenAborted, withDeadline } from '../abort.js';
 import { z } from 'zod';
 import type { Clock } from '../clock.js';
 import { quote, TaskvisorError } from '../errors.js';
-import type { Episode } from '../memory/episodes.js';
+import type { Episode } from '../store/rows.js';
 import { type Json, toJsonOutput } from '../model/json.js';
 import { didYouMean } from '../model/suggest.js';
 import type { Tier } from '../model/tier.js';

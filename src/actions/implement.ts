@@ -7,7 +7,7 @@
  */
 import type { Clock } from '../clock.js';
 import { TaskvisorError } from '../errors.js';
-import type { Episode } from '../memory/episodes.js';
+import type { Episode } from '../store/rows.js';
 import { clip, type DelegationRecord } from '../memory/episodes.js';
 import { type EpisodicMemory, renderEpisodes } from '../memory/episodic-memory.js';
 import type { Answer } from '../model/events.js';

@@ -11,7 +11,8 @@ import { isTaskvisorError, TaskvisorError } from '../errors.js';
 import type { Json } from '../model/json.js';
 import type { ActionContext, ActionFunction } from '../runtime/executor.js';
 import type { ResolvedSandbox } from '../sandbox/policy.js';
-import { runShell, type ShellOutcome, type ShellSpec } from '../sandbox/run-shell.js';
+import { runShell, type ShellSpec } from '../sandbox/run-shell.js';
+import type { ShellOutcome } from '../sandbox/shell-outcome.js';
 
 /** What a succeeded `shell` step outputs. */
 export interface ShellOutput {

@@ -1,7 +1,8 @@
 /**
  * What the audit trail records, derived from what a commit writes: its events, the attempts
- * it journals and the artifacts it stores. The store calls `auditEntriesOf` inside the same
- * transaction as the commit, so the trail can never disagree with the log.
+ * it journals and the artifacts it stores. The runtime's persistence derives the entries of
+ * each flush and commits them in the same transaction as what they record, so the trail can
+ * never disagree with the log; the store only stores them.
  *
  * To audit another event type, add a row to `AUDITED_EVENTS` (or to `AUDITED_ARTIFACTS` for
  * an artifact kind); every event type whose name starts with `budget.` is audited even
@@ -9,28 +10,7 @@
  */
 import type { UnsequencedEvent } from '../model/events.js';
 import type { Json } from '../model/json.js';
-import type { ArtifactRow, AttemptRow } from '../store/store.js';
-
-/** One audited fact, before it is chained. */
-export interface AuditEntry {
-  readonly at: number;
-  readonly runId: string;
-  readonly stepId?: string;
-  /** What happened, as a namespaced name: `plan.approved`, `step.failed`, `shell.exited`, ... */
-  readonly action: string;
-  /** Who did it, when a human did (`approvePlan({ by })`, `answer({ by })`, ...). */
-  readonly by?: string;
-  readonly details: { readonly [key: string]: Json };
-}
-
-/** A stored audit row: the entry, its position and its link in the hash chain. */
-export interface AuditRow extends AuditEntry {
-  readonly id: number;
-  /** The `hash` of the row before it (64 zeros for the first row). */
-  readonly prevHash: string;
-  /** sha256 over `prevHash` and the row's canonical content (see `auditHash`). */
-  readonly hash: string;
-}
+import type { ArtifactRow, AttemptRow, AuditEntry } from '../store/rows.js';
 
 /** What an audited event says: the entry without the fields every entry takes from the event. */
 type Described = Omit<AuditEntry, 'at' | 'runId' | 'stepId'> & { readonly stepId?: string };
@@ -240,7 +220,8 @@ const ATTEMPT_ACTIONS: Readonly<Partial<Record<AttemptRow['status'], string>>> =
 /** The parts of a batch that are audited (only the runs whose writes landed). */
 export interface AuditedWrites {
   readonly events: readonly UnsequencedEvent[];
-  readonly attempts: readonly AttemptRow[];
+  /** Attempt outcomes; a succeeded one names its output by `outputRef` (its SHA-256). */
+  readonly attempts: ReadonlyArray<Omit<AttemptRow, 'output'>>;
   readonly artifacts: ReadonlyArray<Omit<ArtifactRow, 'id'>>;
 }
 
@@ -285,6 +266,7 @@ export function auditEntriesOf(writes: AuditedWrites): AuditEntry[] {
           attempt: attempt.attempt,
           idempotencyKey: attempt.idempotencyKey,
           durationMs: attempt.endedAt === undefined ? undefined : attempt.endedAt - attempt.startedAt,
+          output: attempt.outputRef,
           error: attempt.error
             ? compact({ code: attempt.error.code, message: attempt.error.message })
             : undefined,

@@ -1,130 +1,89 @@
 /**
- * The audit trail's hash chain: each row's hash covers the previous row's hash and the row's
- * own canonical content (its id included), so editing, deleting, inserting or reordering a
- * row breaks the chain at that row. The chain's head (last id and hash) is kept apart, so
- * dropping rows from the end is caught too.
+ * The audit trail's hash chains, one per run: each row's hash covers the previous row's
+ * hash and the row's own canonical content (its run and position included), so editing,
+ * deleting, inserting or reordering a row breaks its run's chain at that row. There is no
+ * global head: runs are written by different processes, each by one at a time (its lease).
  *
- * It detects tampering by anyone who does not recompute the chain; it is not a signature
- * (someone able to rewrite every later row and the head can forge it).
+ * With an audit key, a row's hash is an HMAC-SHA-256 under that key, so a row forged by
+ * someone without the key — even one chained correctly — does not verify.
  */
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
+import type { AuditEntry, AuditHead, ChainedAuditEntry } from '../store/rows.js';
 import { canonicalJson } from './canonical-json.js';
-import type { AuditEntry, AuditRow } from './audit-entries.js';
 
-/** The `prevHash` of the first row. */
+/** The `prevHash` of a run's first row. */
 export const GENESIS_HASH = '0'.repeat(64);
 
-/** The result of `verifyAudit()`. */
-export type AuditVerification =
-  | { readonly ok: true; readonly rows: number }
-  | {
-      readonly ok: false;
-      /** The first row that is wrong, or the id of the first row that is missing. */
-      readonly firstBadId: number;
-      /** What is wrong with it. */
-      readonly reason: string;
-    };
-
-/** The stored chain head: the last row's id and hash (id 0 and the genesis hash when empty). */
-export interface AuditHead {
-  readonly lastId: number;
-  readonly hash: string;
-}
+/** Where a run with no audit rows yet starts its chain. */
+export const EMPTY_HEAD: AuditHead = { position: 0, hash: GENESIS_HASH };
 
 /**
- * The hash of a row: sha256 (hex) of `prevHash`, a newline, and the canonical JSON of
- * `{ id, at, runId, stepId, action, by, details }` (absent fields as null).
+ * The hash of a row: SHA-256 (hex) — or HMAC-SHA-256 under `key` — of `prevHash`, a
+ * newline, and the canonical JSON of `{ runId, position, at, stepId, action, by, details }`
+ * (absent fields as null).
  *
  * @example
  * ```ts
  * const hash = auditHash(GENESIS_HASH, 1, { at: 1, runId: 'r', action: 'run.created', details: {} });
  * ```
  */
-export function auditHash(prevHash: string, id: number, entry: AuditEntry): string {
+export function auditHash(prevHash: string, position: number, entry: AuditEntry, key?: string): string {
   const content = canonicalJson({
-    id,
-    at: entry.at,
     runId: entry.runId,
+    position,
+    at: entry.at,
     stepId: entry.stepId ?? null,
     action: entry.action,
     by: entry.by ?? null,
     details: entry.details,
   });
-  return createHash('sha256').update(prevHash).update('\n').update(content).digest('hex');
+  const digest = key === undefined ? createHash('sha256') : createHmac('sha256', key);
+  return digest.update(prevHash).update('\n').update(content).digest('hex');
 }
 
 /**
- * Links `entries` onto the chain after `head`: ids follow `head.lastId`, each row's
- * `prevHash` is the hash before it. Returns the rows and the new head.
+ * Links `entries` (all of one run) onto the chain after `head`: positions follow
+ * `head.position`, each row's `prevHash` is the hash before it. Returns the rows and the
+ * run's new head.
+ *
+ * @example
+ * ```ts
+ * const { rows, head } = chainEntries(EMPTY_HEAD, [{ at: 1, runId: 'r', action: 'run.created', details: {} }]);
+ * ```
  */
 export function chainEntries(
   head: AuditHead,
   entries: readonly AuditEntry[],
-): { rows: AuditRow[]; head: AuditHead } {
-  const rows: AuditRow[] = [];
+  key?: string,
+): { rows: ChainedAuditEntry[]; head: AuditHead } {
+  const rows: ChainedAuditEntry[] = [];
   let prevHash = head.hash;
-  let id = head.lastId;
+  let position = head.position;
   for (const entry of entries) {
-    id += 1;
-    const hash = auditHash(prevHash, id, entry);
-    rows.push({ ...entry, id, prevHash, hash });
+    position += 1;
+    const hash = auditHash(prevHash, position, entry, key);
+    rows.push({ ...entry, position, prevHash, hash, keyed: key !== undefined });
     prevHash = hash;
   }
-  return { rows, head: { lastId: id, hash: prevHash } };
+  return { rows, head: { position, hash: prevHash } };
 }
 
 /**
- * Walks every stored row in id order and checks the chain: ids without gaps from 1, each
- * `prevHash` equal to the hash before, each `hash` recomputed from the content, and the
- * stored head equal to the last row.
- *
- * @example
- * ```ts
- * verifyAuditChain(rowsInIdOrder, head); // { ok: true, rows: 42 } or { ok: false, firstBadId: 7, reason: '...' }
- * ```
+ * The database's audit-key record: when (ms) chains began to be keyed, and a MAC of that
+ * time under the key, so the record cannot be moved or forged without the key and a
+ * different key is recognised.
  */
-export function verifyAuditChain(rows: Iterable<AuditRow>, head: AuditHead): AuditVerification {
-  let expectedId = 1;
-  let prevHash = GENESIS_HASH;
-  let count = 0;
-  for (const row of rows) {
-    if (row.id !== expectedId) {
-      return row.id > expectedId
-        ? bad(expectedId, `row ${expectedId} is missing (the next row is ${row.id})`)
-        : bad(row.id, `row ${row.id} is out of order (expected ${expectedId})`);
-    }
-    if (row.prevHash !== prevHash) {
-      return bad(row.id, `row ${row.id} does not link to the row before it (prevHash differs)`);
-    }
-    if (auditHash(row.prevHash, row.id, row) !== row.hash) {
-      return bad(
-        row.id,
-        `row ${row.id} was changed after it was written (its hash does not match its content)`,
-      );
-    }
-    prevHash = row.hash;
-    expectedId += 1;
-    count += 1;
-  }
-  const lastId = expectedId - 1;
-  if (head.lastId > lastId) {
-    return bad(
-      lastId + 1,
-      `rows ${lastId + 1} to ${head.lastId} are missing (the chain head is row ${head.lastId})`,
-    );
-  }
-  if (head.lastId < lastId) {
-    return bad(
-      head.lastId + 1,
-      `row ${head.lastId + 1} was added outside the chain (the chain head is row ${head.lastId})`,
-    );
-  }
-  if (head.hash !== prevHash) {
-    return bad(lastId, `row ${lastId} does not match the chain head's hash`);
-  }
-  return { ok: true, rows: count };
+export function auditKeyRecord(since: number, key: string): string {
+  return `${since}.${createHmac('sha256', key).update(`taskvisor audit key since ${since}`).digest('hex')}`;
 }
 
-function bad(firstBadId: number, reason: string): AuditVerification {
-  return { ok: false, firstBadId, reason };
+/** The time a key record says keying began, when `key` is the key that wrote it. */
+export function keyedSince(record: string, key: string): number | undefined {
+  const since = Number(record.slice(0, record.indexOf('.')));
+  return Number.isFinite(since) && auditKeyRecord(since, key) === record ? since : undefined;
+}
+
+/** SHA-256 (hex) of a text: the reference of a stored output. */
+export function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
 }

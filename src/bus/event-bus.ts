@@ -51,7 +51,7 @@ export class EventBus {
       /** Everything after `last` up to (not including) `before`, from the database. */
       const catchUp = async (before = Number.POSITIVE_INFINITY) => {
         for (;;) {
-          const page = await this.store.readEvents({
+          const page = await this.store.events.readEvents({
             after: last,
             ...(options.runId === undefined ? {} : { runId: options.runId }),
             limit: PAGE,

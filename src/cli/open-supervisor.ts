@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { DEFAULT_DB_PATH } from '../store/sqlite-store.js';
+import { DEFAULT_DB_PATH } from '../store/sqlite-open.js';
 import { createSupervisor, type Supervisor, type SupervisorOptions } from '../supervisor.js';
 import { CliError } from './exit-codes.js';
 

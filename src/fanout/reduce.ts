@@ -13,31 +13,7 @@ import type { ReduceMode } from '../model/action.js';
 import type { WorkerUsage } from '../../machines/worker.machine.js';
 import { type FanoutClient, type FanoutUsageReport, pricedUsage } from './call-model.js';
 import { renderReductionMarkdown } from './render.js';
-
-export interface CompareVerdict {
-  readonly summary: string;
-  readonly comparison: string;
-  readonly recommendation: string;
-  readonly ranked_labels: string[];
-}
-
-export interface SummarizeVerdict {
-  readonly summary: string;
-  readonly synthesis: string;
-  readonly highlights: string[];
-}
-
-export interface BestOfNVerdict {
-  readonly summary: string;
-  readonly winner_label: string;
-  readonly rationale: string;
-  readonly recommended_next_step: string;
-}
-
-export type Verdict =
-  | ({ readonly mode: 'compare' } & CompareVerdict)
-  | ({ readonly mode: 'summarize' } & SummarizeVerdict)
-  | ({ readonly mode: 'best_of_n' } & BestOfNVerdict);
+import type { BestOfNVerdict, CompareVerdict, SummarizeVerdict, Verdict } from './verdict.js';
 
 /** A reducer's outcome: the verdict, rendered, and what it cost. */
 export interface Reduction {

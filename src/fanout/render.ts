@@ -1,7 +1,7 @@
 /**
  * A reduction verdict as Markdown. Pure.
  */
-import type { Verdict } from './reduce.js';
+import type { Verdict } from './verdict.js';
 
 const code = (label: string) => `\`${label.replaceAll('`', "'")}\``;
 

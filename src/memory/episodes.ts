@@ -1,34 +1,12 @@
 /**
  * Episodes: what episodic memory remembers. A `delegation` episode is one agent's attempt
  * at an `implement` spec (written by the action as a `delegation` artifact); a `run`
- * episode summarises a run when it ends. Both are derived from what a commit writes, so the
- * store adds them in the same transaction (`episodesOf`).
+ * episode summarises a run when it ends. Both are derived from what a flush writes (by the
+ * runtime's persistence, `episodesOf`) and committed in the same transaction.
  */
 import type { UnsequencedEvent } from '../model/events.js';
-import type { Json } from '../model/json.js';
 import { isTerminalPhase, type RunPhase } from '../model/states.js';
-import type { ArtifactRow } from '../store/store.js';
-
-export type EpisodeKind = 'delegation' | 'run';
-
-/** An episode before it is stored. */
-export interface EpisodeEntry {
-  readonly runId: string;
-  readonly stepId?: string;
-  readonly kind: EpisodeKind;
-  /** One line: what happened. Matches count more in the title than in the text. */
-  readonly title: string;
-  readonly text: string;
-  readonly at: number;
-  /** Structured facts (agent, outcome, phase, ...). */
-  readonly data?: Json;
-}
-
-/** A stored episode; `score` (higher is more relevant) is set by a search. */
-export interface Episode extends EpisodeEntry {
-  readonly id: number;
-  readonly score?: number;
-}
+import type { ArtifactRow, EpisodeEntry } from '../store/rows.js';
 
 /** What an `implement` step records for each agent it tried (artifact kind `delegation`). */
 export interface DelegationRecord {
@@ -53,7 +31,7 @@ export interface StepOutcome {
   readonly error?: string;
 }
 
-/** What the store knows about a run that is ending. */
+/** What the runtime knows about a run that is ending. */
 export interface RunFacts {
   readonly goal: string;
   readonly steps: readonly StepOutcome[];
@@ -72,8 +50,8 @@ const SUMMARY_CHARS = 4000;
 
 /**
  * The episodes one commit adds: one per `delegation` artifact, one summary per run that
- * reached a terminal phase. `runFacts` is asked only for ending runs (after the commit's own
- * events are written, so it sees them).
+ * reached a terminal phase. `runFacts` is asked only for ending runs, and answers with
+ * the steps' states as of the end of the flush.
  *
  * @example
  * ```ts

@@ -4,8 +4,9 @@
  * prompt or a delegation spec under a size budget.
  */
 import { TaskvisorError } from '../errors.js';
-import type { Store } from '../store/store.js';
-import { clip, type Episode } from './episodes.js';
+import type { RecordStore } from '../store/store.js';
+import type { Episode } from '../store/rows.js';
+import { clip } from './episodes.js';
 
 /** Default number of episodes a search returns. */
 export const DEFAULT_SEARCH_LIMIT = 10;
@@ -41,7 +42,7 @@ export interface EpisodicMemory {
  * const context = await memory.relevantEpisodes('Add OAuth login', 2000);
  * ```
  */
-export function createEpisodicMemory(store: Pick<Store, 'searchEpisodes'>): EpisodicMemory {
+export function createEpisodicMemory(store: Pick<RecordStore, 'searchEpisodes'>): EpisodicMemory {
   return {
     search: (text, options = {}) => store.searchEpisodes(text, { limit: searchLimit(options.limit) }),
     relevantEpisodes: (text, budgetChars) => relevantEpisodes(store, text, budgetChars),
@@ -61,7 +62,7 @@ export function createEpisodicMemory(store: Pick<Store, 'searchEpisodes'>): Epis
  * ```
  */
 export async function relevantEpisodes(
-  store: Pick<Store, 'searchEpisodes'>,
+  store: Pick<RecordStore, 'searchEpisodes'>,
   text: string,
   budgetChars: number,
 ): Promise<string> {

@@ -11,7 +11,7 @@ import type { Answer, UnsequencedEvent } from '../model/events.js';
 import { isTerminalPhase, OPEN_STEP_STATES, type StepState } from '../model/states.js';
 import { didYouMean } from '../model/suggest.js';
 import type { RunView, StepView, WorkerSummary } from '../model/views.js';
-import type { RequestRow } from '../store/store.js';
+import type { RequestRow } from '../store/rows.js';
 
 export type Command =
   | {

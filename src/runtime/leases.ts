@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import type { Lease, LeaseClaim } from '../store/store.js';
+import type { Lease, LeaseClaim } from '../store/rows.js';
 
 /** This process, as a lease holder. */
 export function ownerClaim(): LeaseClaim {

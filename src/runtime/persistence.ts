@@ -10,13 +10,27 @@
  * the plan or the number of runs.
  */
 import type { AnyActor, AnyMachineSnapshot, InspectionEvent } from 'xstate';
+import { auditEntriesOf } from '../audit/audit-entries.js';
+import { chainEntries, EMPTY_HEAD, sha256 } from '../audit/hash-chain.js';
 import type { Clock } from '../clock.js';
+import { episodesOf, type RunFacts } from '../memory/episodes.js';
 import type { TaskvisorEvent, UnsequencedEvent } from '../model/events.js';
 import { SETTLED_STEP_STATES } from '../model/states.js';
 import type { Json } from '../model/json.js';
 import type { Plan } from '../model/plan.js';
 import { TaskvisorEventSchema } from '../model/events.js';
-import type { ActorRow, AttemptRow, Batch, Lease, RequestRow, RunRow, Store } from '../store/store.js';
+import type {
+  ActorRow,
+  AttemptRow,
+  AuditEntry,
+  AuditHead,
+  ChainedAuditEntry,
+  Lease,
+  OutputRow,
+  RequestRow,
+  RunRow,
+} from '../store/rows.js';
+import type { Batch, BatchEvent, Store } from '../store/store.js';
 import {
   type ActorFacts,
   type ActorKind,
@@ -48,7 +62,7 @@ class Stage {
   attempts = new Map<string, AttemptRow>();
   requests: BatchRequest[] = [];
   artifacts: BatchArtifact[] = [];
-  commandsApplied: Array<{ id: number; at: number; error?: string }> = [];
+  commandsApplied: Array<Batch['commandsApplied'][number]> = [];
   waiters: Array<{ resolve: () => void; reject: (error: unknown) => void }> = [];
 
   get empty(): boolean {
@@ -75,6 +89,15 @@ export interface PersistenceOptions {
   readonly onLost: (runIds: readonly string[]) => void;
   /** The store failed: the supervisor cannot go on. */
   readonly onFatal: (error: unknown) => void;
+  /** The audit key: chains are HMAC-SHA-256 under it (plain SHA-256 without one). */
+  readonly auditKey?: string;
+}
+
+/** What persistence keeps of a run it writes: its goal (for its summary) and audit head. */
+interface OwnedRun {
+  fence: number;
+  goal: string;
+  head: AuditHead;
 }
 
 const key = (runId: string, actorId: string) => `${runId}\u0000${actorId}`;
@@ -85,7 +108,7 @@ export class Persistence {
   private flushing = false;
   private scheduled = false;
   private readonly facts = new Map<string, ActorFacts>();
-  private readonly fences = new Map<string, number>();
+  private readonly owned = new Map<string, OwnedRun>();
   /** Restored actors whose rows are already stored (not written again when created). */
   private readonly restored = new Set<string>();
   /** Unanswered requests of each step (by actor key): closed when the step settles. */
@@ -95,13 +118,13 @@ export class Persistence {
 
   constructor(private readonly options: PersistenceOptions) {}
 
-  /** This process drives `runId` with lease `fence`. */
-  own(runId: string, fence: number): void {
-    this.fences.set(runId, fence);
+  /** This process drives `runId` with lease `fence`; its audit chain goes on from `head`. */
+  own(runId: string, fence: number, run: { readonly goal: string; readonly head: AuditHead }): void {
+    this.owned.set(runId, { fence, goal: run.goal, head: run.head });
   }
 
   disown(runId: string): void {
-    this.fences.delete(runId);
+    this.owned.delete(runId);
     for (const id of [...this.facts.keys()]) if (id.startsWith(`${runId}\u0000`)) this.facts.delete(id);
     for (const id of [...this.restored]) if (id.startsWith(`${runId}\u0000`)) this.restored.delete(id);
     for (const id of [...this.openRequests.keys()])
@@ -123,11 +146,11 @@ export class Persistence {
   }
 
   owns(runId: string): boolean {
-    return this.fences.has(runId);
+    return this.owned.has(runId);
   }
 
   get ownedRuns(): string[] {
-    return [...this.fences.keys()];
+    return [...this.owned.keys()];
   }
 
   /**
@@ -136,10 +159,13 @@ export class Persistence {
    */
   seedRow(row: ActorRow, plan?: Plan): void {
     const persisted = row.snapshot as { value: unknown; context: Record<string, unknown> };
-    const snapshot = {
-      value: persisted.value,
-      context: row.kind === 'task' && plan ? { ...persisted.context, plan } : persisted.context,
-    } as unknown as AnyMachineSnapshot;
+    const context =
+      row.kind === 'task' && plan
+        ? { ...persisted.context, plan }
+        : row.output === undefined
+          ? persisted.context
+          : { ...persisted.context, output: row.output };
+    const snapshot = { value: persisted.value, context } as unknown as AnyMachineSnapshot;
     const facts = factsOf(row.kind, snapshot);
     const id = key(facts.runId, facts.actorId);
     this.facts.set(id, facts);
@@ -169,7 +195,7 @@ export class Persistence {
     // Stopping (a finished run's steps, close()) is not a transition.
     if (!kind || snapshot.status === 'stopped' || snapshot.status === 'error' || !snapshot.context) return;
     const facts = factsOf(kind, snapshot);
-    if (!this.fences.has(facts.runId)) return;
+    if (!this.owned.has(facts.runId)) return;
     const id = key(facts.runId, facts.actorId);
     const previous = this.facts.get(id) ?? initialFacts(facts);
     this.facts.set(id, facts);
@@ -187,7 +213,7 @@ export class Persistence {
       if (facts.kind === 'step' && SETTLED_STEP_STATES.has(facts.state)) {
         // Nobody waits for these answers any more.
         for (const requestId of this.openRequests.get(id) ?? [])
-          this.stage.requests.push({ type: 'close', id: requestId, at });
+          this.stage.requests.push({ type: 'close', runId: facts.runId, id: requestId, at });
         this.openRequests.delete(id);
       }
       if (facts.kind === 'task' && previous.kind === 'task') {
@@ -214,7 +240,7 @@ export class Persistence {
     plan: Plan | undefined,
     created: UnsequencedEvent,
   ): void {
-    this.fences.set(row.id, lease.fence);
+    this.owned.set(row.id, { fence: lease.fence, goal: row.goal, head: EMPTY_HEAD });
     this.facts.set(key(row.id, 'task'), {
       kind: 'task',
       runId: row.id,
@@ -251,7 +277,7 @@ export class Persistence {
   /** A new (or reopened) request of a step that now waits for its answer. */
   stageRequestOpen(row: RequestRow, reopen = false): void {
     this.trackRequest(row);
-    this.stageRequest(reopen ? { type: 'reopen', id: row.id } : { type: 'open', row });
+    this.stageRequest(reopen ? { type: 'reopen', runId: row.runId, id: row.id } : { type: 'open', row });
   }
 
   /** Remembers an unanswered request (staged here, or found open when a run is adopted). */
@@ -267,11 +293,21 @@ export class Persistence {
     this.schedule();
   }
 
-  stageCommandApplied(id: number, error?: string): void {
+  /**
+   * Marks a command of the inbox applied (or refused with `error`). `unowned`: the run
+   * ended or does not exist, so no lease fences it.
+   */
+  stageCommandApplied(
+    command: { readonly id: number; readonly runId: string },
+    error?: string,
+    unowned = false,
+  ): void {
     this.stage.commandsApplied.push({
-      id,
+      id: command.id,
+      runId: command.runId,
       at: this.options.clock.now(),
       ...(error === undefined ? {} : { error }),
+      ...(unowned ? { unowned } : {}),
     });
     this.schedule();
   }
@@ -363,11 +399,19 @@ export class Persistence {
       if (!stage.actors.has(id))
         stage.actors.set(id, { ref, kind, runId: facts.runId, actorId: facts.actorId });
     }
+    const fences = new Map<string, number>();
+    const touch = (runId: string): boolean => {
+      const run = this.owned.get(runId);
+      if (run) fences.set(runId, run.fence);
+      return run !== undefined;
+    };
+    const outputs = new OutputTable();
     const actors: Array<Batch['actors'][number]> = [];
     for (const staged of stage.actors.values()) {
-      if (!this.fences.has(staged.runId)) continue;
+      if (!touch(staged.runId)) continue;
       const snapshot = staged.snapshot ?? (staged.ref.getSnapshot() as AnyMachineSnapshot);
       const facts = factsOf(staged.kind, snapshot);
+      const output = facts.kind === 'step' ? facts.output : undefined;
       actors.push({
         runId: staged.runId,
         actorId: staged.actorId,
@@ -375,36 +419,122 @@ export class Persistence {
         state: facts.state,
         snapshot:
           staged.kind === 'task' ? persistTask(staged.ref, snapshot) : persistStep(staged.ref, snapshot),
+        ...(output === undefined ? {} : { outputRef: outputs.ref(staged.runId, output) }),
         updatedAt: now,
       });
     }
-    const fences = new Map<string, number>();
-    const touch = (runId: string) => {
-      const fence = this.fences.get(runId);
-      if (fence !== undefined) fences.set(runId, fence);
-    };
-    for (const run of stage.runs) touch(run.type === 'insert' ? run.row.id : run.id);
-    for (const actor of actors) touch(actor.runId);
-    for (const event of stage.events) touch(event.runId);
-    for (const attempt of stage.attempts.values()) touch(attempt.runId);
-    for (const plan of stage.plans) touch(plan.runId);
-    for (const artifact of stage.artifacts) touch(artifact.runId);
-    const events = stage.events.filter((event) => fences.has(event.runId));
-    for (const event of events) {
+    const runs = stage.runs.filter((run) => touch(run.type === 'insert' ? run.row.id : run.id));
+    const plans = stage.plans.filter((plan) => touch(plan.runId));
+    const events: BatchEvent[] = [];
+    const landedEvents: UnsequencedEvent[] = [];
+    for (const event of stage.events) {
+      if (!touch(event.runId)) continue;
       // Every event is checked against its schema before anyone can see it.
       TaskvisorEventSchema.parse({ ...event, seq: 1 });
+      landedEvents.push(event);
+      events.push(
+        event.type === 'step.output'
+          ? { event, outputRef: outputs.ref(event.runId, event.output) }
+          : { event },
+      );
     }
+    const attempts: Array<Omit<AttemptRow, 'output'>> = [];
+    for (const row of stage.attempts.values()) {
+      if (!touch(row.runId)) continue;
+      const { output, ...rest } = row;
+      attempts.push(output === undefined ? rest : { ...rest, outputRef: outputs.ref(row.runId, output) });
+    }
+    const artifacts = stage.artifacts.filter((artifact) => touch(artifact.runId));
+    const requests = stage.requests.filter((request) =>
+      touch(request.type === 'open' ? request.row.runId : request.runId),
+    );
+    const commandsApplied = stage.commandsApplied.filter(
+      (applied) => applied.unowned || touch(applied.runId),
+    );
+    const audit = this.chain(auditEntriesOf({ events: landedEvents, attempts, artifacts }));
+    const episodes = episodesOf({ events: landedEvents, artifacts }, (runId) => this.runFacts(runId));
     return {
-      runs: stage.runs.filter((run) => fences.has(run.type === 'insert' ? run.row.id : run.id)),
-      plans: stage.plans.filter((plan) => fences.has(plan.runId)),
+      runs,
+      plans,
       actors,
       events,
-      attempts: [...stage.attempts.values()].filter((row) => fences.has(row.runId)),
-      requests: stage.requests,
-      artifacts: stage.artifacts.filter((artifact) => fences.has(artifact.runId)),
-      commandsApplied: stage.commandsApplied,
+      outputs: outputs.rows,
+      attempts,
+      requests,
+      artifacts,
+      commandsApplied,
+      audit,
+      episodes,
       fences,
     };
+  }
+
+  /** Links each run's new entries onto its chain (heads move now: one writer per run). */
+  private chain(entries: readonly AuditEntry[]): ChainedAuditEntry[] {
+    const byRun = new Map<string, AuditEntry[]>();
+    for (const entry of entries) {
+      const list = byRun.get(entry.runId) ?? [];
+      list.push(entry);
+      byRun.set(entry.runId, list);
+    }
+    const rows: ChainedAuditEntry[] = [];
+    for (const [runId, list] of byRun) {
+      const run = this.owned.get(runId);
+      if (!run) continue;
+      const chained = chainEntries(run.head, list, this.options.auditKey);
+      run.head = chained.head;
+      rows.push(...chained.rows);
+    }
+    return rows;
+  }
+
+  /** The goal and each step's state as of this flush, for a run that is ending. */
+  private runFacts(runId: string): RunFacts | undefined {
+    const run = this.owned.get(runId);
+    const task = this.facts.get(key(runId, 'task'));
+    if (!run) return undefined;
+    const plan = task?.kind === 'task' ? task.plan : undefined;
+    return {
+      goal: run.goal,
+      steps: (plan?.steps ?? []).map((step) => {
+        const facts = this.facts.get(key(runId, step.id));
+        const outcome = facts?.kind === 'step' ? facts : undefined;
+        return {
+          stepId: step.id,
+          kind: step.action.kind,
+          state: outcome?.state ?? 'pending',
+          ...(outcome?.reason ? { reason: outcome.reason } : {}),
+          ...(outcome?.error ? { error: outcome.error.message } : {}),
+        };
+      }),
+    };
+  }
+}
+
+/**
+ * The outputs of one batch, each stored once: an output's reference is the SHA-256 of its
+ * JSON text, and the same value (the same object, as a step's snapshot, event and attempt
+ * share it) is serialised once.
+ */
+class OutputTable {
+  readonly rows: OutputRow[] = [];
+  private readonly seen = new Map<unknown, string>();
+  private readonly stored = new Set<string>();
+
+  ref(runId: string, value: Json): string {
+    let ref = this.seen.get(value);
+    let json: string | undefined;
+    if (ref === undefined) {
+      json = JSON.stringify(value);
+      ref = sha256(json);
+      this.seen.set(value, ref);
+    }
+    const id = `${runId}\u0000${ref}`;
+    if (!this.stored.has(id)) {
+      this.stored.add(id);
+      this.rows.push({ runId, ref, json: json ?? JSON.stringify(value) });
+    }
+    return ref;
   }
 }
 

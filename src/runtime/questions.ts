@@ -7,7 +7,8 @@ import type { ExecuteActionInput, RunCommand } from '../../machines/protocol.js'
 import type { Clock } from '../clock.js';
 import { TaskvisorError } from '../errors.js';
 import type { Answer } from '../model/events.js';
-import type { RequestRow, Store } from '../store/store.js';
+import type { RequestRow } from '../store/rows.js';
+import type { Store } from '../store/store.js';
 import type { Question } from './executor.js';
 import type { Persistence } from './persistence.js';
 
@@ -55,7 +56,11 @@ export class Questions {
       );
     }
     const store = this.deps.store;
-    const existing = await store.findRequest({ runId: input.runId, stepId: input.stepId, key: question.key });
+    const existing = await store.inbox.findRequest({
+      runId: input.runId,
+      stepId: input.stepId,
+      key: question.key,
+    });
     if (existing?.answer !== undefined) return existing.answer as Answer;
     if (signal.aborted) throw signal.reason;
     const at = this.deps.clock.now();

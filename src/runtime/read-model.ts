@@ -67,7 +67,7 @@ export class ReadModel {
   async sync(runId: string, store: Store): Promise<RunView | undefined> {
     let projection = this.runs.get(runId);
     const after = projection?.seq ?? 0;
-    const events = await store.readEvents({ runId, after });
+    const events = await store.events.readEvents({ runId, after });
     if (events.length > 0) {
       if (!projection) {
         projection = new RunProjection();

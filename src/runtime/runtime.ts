@@ -27,7 +27,8 @@ import type { PlanInput } from '../model/plan.js';
 import { isTerminalPhase, type RunPhase } from '../model/states.js';
 import type { Tier } from '../model/tier.js';
 import { type RunResult, type RunView, resultOf } from '../model/views.js';
-import type { LeaseClaim, Store } from '../store/store.js';
+import type { LeaseClaim } from '../store/rows.js';
+import type { Store } from '../store/store.js';
 import { checkCommand, type Command, commandEvents, toMachineCommand, workerOf } from './commands.js';
 import {
   type ActionFunction,
@@ -70,6 +71,8 @@ export interface RuntimeConfig {
   readonly pollMs: number;
   readonly inspect?: InspectObserver;
   readonly newId: (prefix: 'run' | 'req') => string;
+  /** The audit key (HMAC), kept outside the database. */
+  readonly auditKey?: string;
 }
 
 export interface StartRequest {
@@ -125,6 +128,7 @@ export class Runtime {
       onCommitted: (events) => this.onCommitted(events),
       onLost: (runIds) => this.onLost(runIds),
       onFatal: (error) => this.onFatal(error),
+      ...(config.auditKey === undefined ? {} : { auditKey: config.auditKey }),
     });
     const executeAction = createExecuteAction({
       clock: config.clock,
@@ -313,7 +317,7 @@ export class Runtime {
       runId !== undefined
         ? [runId]
         : (
-            await this.config.store.listRuns({
+            await this.config.store.runs.listRuns({
               phase: ['queued', 'planning', 'awaitingApproval', 'running', 'replanning', 'paused'],
             })
           )
@@ -328,16 +332,16 @@ export class Runtime {
   private async adopt(runId: string): Promise<boolean> {
     const store = this.config.store;
     if (this.persistence.owns(runId)) return true;
-    const run = await store.getRun(runId);
+    const run = await store.runs.getRun(runId);
     if (!run || isTerminalPhase(run.phase)) return false;
     const now = this.config.clock.now();
-    const fence = await store.acquireLease(runId, this.claim, {
+    const fence = await store.leases.acquireLease(runId, this.claim, {
       now,
       ttlMs: this.config.leaseMs,
       ...(deadHolder(run.lease, this.claim) ? { deadHolder: deadHolder(run.lease, this.claim)! } : {}),
     });
     if (fence === undefined) return false;
-    const loaded = await store.loadRun(runId);
+    const loaded = await store.runs.loadRun(runId);
     const taskRow = loaded?.actors.find((row) => row.kind === 'task');
     if (!loaded || !taskRow) return false;
     const stepRows = loaded.actors.filter((row) => row.kind === 'step');
@@ -347,7 +351,9 @@ export class Runtime {
     for (const row of stepRows) {
       if (row.state !== 'running' && row.state !== 'awaitingInput') continue;
       const attempt = (row.snapshot as { context: { attempt: number } }).context.attempt;
-      const journal = (await store.attempts(runId, row.actorId)).find((entry) => entry.attempt === attempt);
+      const journal = (await store.records.attempts(runId, row.actorId)).find(
+        (entry) => entry.attempt === attempt,
+      );
       const key = attemptKey(runId, row.actorId, attempt);
       if (journal?.status === 'succeeded') this.recorded.set(key, { output: journal.output ?? null });
       else if (journal?.status === 'failed' && journal.error) {
@@ -361,7 +367,7 @@ export class Runtime {
         });
       } else this.interrupted.add(key);
     }
-    this.persistence.own(runId, fence);
+    this.persistence.own(runId, fence, { goal: loaded.run.goal, head: loaded.auditHead });
     const context = (taskRow.snapshot as { context?: { budget?: Budget } }).context;
     const usage = this.readModel.view(runId)?.usage;
     this.budgets.track(
@@ -370,7 +376,7 @@ export class Runtime {
       { tokens: (usage?.inputTokens ?? 0) + (usage?.outputTokens ?? 0), costUsd: usage?.costUsd ?? 0 },
       taskRow.state === 'paused',
     );
-    for (const request of await store.openRequests(runId)) this.persistence.trackRequest(request);
+    for (const request of await store.inbox.openRequests(runId)) this.persistence.trackRequest(request);
     this.persistence.seedRow(taskRow, loaded.plan);
     for (const row of stepRows) this.persistence.seedRow(row);
     this.root.send({
@@ -401,10 +407,16 @@ export class Runtime {
     const view = await this.readModel.sync(command.runId, this.config.store);
     if (!view) throw unknownRun(command.runId);
     const request =
-      command.kind === 'answer' ? await this.config.store.findRequest({ id: command.requestId }) : undefined;
+      command.kind === 'answer'
+        ? await this.config.store.inbox.findRequest({ id: command.requestId })
+        : undefined;
     const error = checkCommand(view, command, request);
     if (error) throw error;
-    await this.config.store.addCommand(command.runId, command as unknown as Json, this.config.clock.now());
+    await this.config.store.inbox.addCommand(
+      command.runId,
+      command as unknown as Json,
+      this.config.clock.now(),
+    );
   }
 
   private readonly commandQueues = new Map<string, Promise<unknown>>();
@@ -428,11 +440,14 @@ export class Runtime {
   /** Checks `command` against the committed view and applies it (staging its events). */
   private async applyOwned(command: Command, inboxId?: number): Promise<TaskvisorError | undefined> {
     const request =
-      command.kind === 'answer' ? await this.config.store.findRequest({ id: command.requestId }) : undefined;
+      command.kind === 'answer'
+        ? await this.config.store.inbox.findRequest({ id: command.requestId })
+        : undefined;
     const view = this.readModel.view(command.runId);
     const error = view ? checkCommand(view, command, request) : unknownRun(command.runId);
     if (error || !view) {
-      if (inboxId !== undefined) this.persistence.stageCommandApplied(inboxId, error?.message);
+      if (inboxId !== undefined)
+        this.persistence.stageCommandApplied({ id: inboxId, runId: command.runId }, error?.message);
       return error;
     }
     const worker = command.kind === 'control' ? workerOf(view, command.stepId) : undefined;
@@ -444,7 +459,8 @@ export class Runtime {
         command.action,
         command.by,
       );
-      if (inboxId !== undefined) this.persistence.stageCommandApplied(inboxId, error?.message);
+      if (inboxId !== undefined)
+        this.persistence.stageCommandApplied({ id: inboxId, runId: command.runId }, error?.message);
       if (error) return error;
       this.persistence.stageEvent({
         type: 'control.applied',
@@ -461,13 +477,14 @@ export class Runtime {
     if (command.kind === 'answer') {
       this.persistence.stageRequest({
         type: 'answer',
+        runId: command.runId,
         id: command.requestId,
         answer: command.answer as Json,
         at: command.at,
         ...(command.by ? { by: command.by } : {}),
       });
     }
-    if (inboxId !== undefined) this.persistence.stageCommandApplied(inboxId);
+    if (inboxId !== undefined) this.persistence.stageCommandApplied({ id: inboxId, runId: command.runId });
     this.root.send({ type: 'run.command', runId: command.runId, command: toMachineCommand(command) });
     if (command.kind === 'extendBudget') this.budgets.extend(command.runId, command.budget);
     if (command.kind === 'answer') {
@@ -481,7 +498,7 @@ export class Runtime {
     if (this.polling || this.closed) return;
     this.polling = true;
     try {
-      for (const row of await this.config.store.pendingCommands()) {
+      for (const row of await this.config.store.inbox.pendingCommands()) {
         if (this.closed) return;
         if (this.persistence.owns(row.runId)) {
           await this.oneAtATime(row.runId, async () => {
@@ -490,10 +507,10 @@ export class Runtime {
           });
           continue;
         }
-        const run = await this.config.store.getRun(row.runId);
-        if (!run) this.persistence.stageCommandApplied(row.id, `no run "${row.runId}"`);
+        const run = await this.config.store.runs.getRun(row.runId);
+        if (!run) this.persistence.stageCommandApplied(row, `no run "${row.runId}"`, true);
         else if (isTerminalPhase(run.phase))
-          this.persistence.stageCommandApplied(row.id, `run ${run.id} had ended (${run.phase})`);
+          this.persistence.stageCommandApplied(row, `run ${run.id} had ended (${run.phase})`, true);
         // Otherwise another process drives the run (or none yet): the command waits for it.
       }
     } catch (error) {
@@ -568,7 +585,7 @@ export class Runtime {
     const every = Math.max(1, Math.floor(leaseMs / 3));
     const renew = () => {
       if (this.closed) return;
-      this.config.store
+      this.config.store.leases
         .renewLeases(this.claim.owner, clock.now() + leaseMs)
         .then(() => (adopt && !this.closed ? this.resume() : undefined))
         .catch((error: unknown) => {
@@ -620,7 +637,7 @@ export class Runtime {
     this.doneWaiters.clear();
     this.questions.rejectAll(closedError);
     try {
-      await this.config.store.releaseLeases(this.claim.owner);
+      await this.config.store.leases.releaseLeases(this.claim.owner);
     } finally {
       this.bus.complete();
       if (this.config.ownsStore) await this.config.store.close();

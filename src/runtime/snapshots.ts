@@ -15,7 +15,7 @@ import type { StepOutline, UnsequencedEvent } from '../model/events.js';
 import type { Json } from '../model/json.js';
 import type { Plan, Step } from '../model/plan.js';
 import type { RunPhase, StepState } from '../model/states.js';
-import type { ActorRow } from '../store/store.js';
+import type { ActorRow } from '../store/rows.js';
 
 export type ActorKind = 'task' | 'step';
 
@@ -237,11 +237,12 @@ export function persistTask(actor: AnyActor, snapshot: AnyMachineSnapshot): unkn
 
 /**
  * A step's own row: XState's persisted snapshot without the step's definition (stored
- * once, in the plan) and without its attempt's or backoff's input (rebuilt from the
- * step's context); `restoreStep` puts both back.
+ * once, in the plan), without its output (stored once, beside the row) and without its
+ * attempt's or backoff's input (rebuilt from the step's context); `restoreStep` puts
+ * them back.
  */
 export function persistStep(actor: AnyActor, snapshot: AnyMachineSnapshot): unknown {
-  const { step: _step, ...context } = snapshot.context as StepContext;
+  const { step: _step, output: _output, ...context } = snapshot.context as StepContext;
   const persisted = actor.logic.getPersistedSnapshot({ ...snapshot, context }) as PersistedMachine;
   const children: Record<string, unknown> = {};
   for (const [id, child] of Object.entries(persisted.children as Record<string, { snapshot: object }>)) {
@@ -253,7 +254,12 @@ export function persistStep(actor: AnyActor, snapshot: AnyMachineSnapshot): unkn
 /** The inverse of `persistStep`, given the step's definition from the plan. */
 export function restoreStep(row: ActorRow, step: Step): unknown {
   const persisted = row.snapshot as PersistedMachine;
-  const context = { ...(persisted.context as unknown as Omit<StepContext, 'step'>), step } as StepContext;
+  // Rows written before outputs were stored once keep the output in their context.
+  const context = {
+    ...(persisted.context as unknown as Omit<StepContext, 'step'>),
+    ...(row.output === undefined ? {} : { output: row.output }),
+    step,
+  } as StepContext;
   const inputs: Record<string, unknown> = {
     attempt: {
       runId: context.runId,

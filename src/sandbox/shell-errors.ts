@@ -6,7 +6,7 @@ import os from 'node:os';
 import { TaskvisorError } from '../errors.js';
 import { isInside } from './jail-args.js';
 import type { OutputCapture } from './output-capture.js';
-import type { ShellOutcome } from './run-shell.js';
+import type { ShellOutcome } from './shell-outcome.js';
 
 /** Lines of stderr quoted in a `SHELL_FAILED` message. */
 const STDERR_LINES_IN_MESSAGE = 10;

@@ -3,8 +3,14 @@
  * version in `taskvisor_meta`; opening runs the missing migrations in order, each in
  * its own transaction. Never edit a shipped migration: add the next one.
  */
+import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
+import { MACHINE_VERSION } from '../../machines/version.js';
+import { canonicalJson } from '../audit/canonical-json.js';
+import { chainEntries, EMPTY_HEAD, GENESIS_HASH } from '../audit/hash-chain.js';
 import { TaskvisorError } from '../errors.js';
+import type { Json } from '../model/json.js';
+import type { AuditEntry } from './rows.js';
 
 export interface Migration {
   readonly version: number;
@@ -175,12 +181,152 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 3,
+    description:
+      'many writers: events numbered by a counter row, audit chains per run with anchors, outputs stored once',
+    up: (db) => {
+      db.exec(`
+        CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+        INSERT INTO counters (name, value) SELECT 'event_seq', COALESCE(MAX(seq), 0) FROM events;
+
+        -- A step output once per run; events, attempts and actors refer to it by its SHA-256.
+        CREATE TABLE outputs (
+          run_id TEXT NOT NULL,
+          ref TEXT NOT NULL,
+          json TEXT NOT NULL,
+          PRIMARY KEY (run_id, ref)
+        ) WITHOUT ROWID;
+        ALTER TABLE events ADD COLUMN output_ref TEXT;
+        ALTER TABLE attempts ADD COLUMN output_ref TEXT;
+        ALTER TABLE actors ADD COLUMN output_ref TEXT;
+
+        -- Each run's chain head, and on every row that produces audit entries the chain
+        -- length as of its commit (the anchor a rewound head does not move).
+        ALTER TABLE runs ADD COLUMN audit_position INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE runs ADD COLUMN audit_hash TEXT NOT NULL DEFAULT '${GENESIS_HASH}';
+        ALTER TABLE events ADD COLUMN audit_position INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE attempts ADD COLUMN audit_position INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE artifacts ADD COLUMN audit_position INTEGER NOT NULL DEFAULT 0;
+
+        DROP TRIGGER IF EXISTS audit_no_update;
+        DROP TRIGGER IF EXISTS audit_no_delete;
+        ALTER TABLE audit RENAME TO audit_v2;
+        DROP TABLE audit_head;
+        CREATE TABLE audit (
+          id INTEGER PRIMARY KEY,
+          run_id TEXT NOT NULL,
+          position INTEGER NOT NULL,
+          at INTEGER NOT NULL,
+          step_id TEXT,
+          action TEXT NOT NULL,
+          by TEXT,
+          details TEXT NOT NULL,
+          prev_hash TEXT NOT NULL,
+          hash TEXT NOT NULL,
+          keyed INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE UNIQUE INDEX audit_chain ON audit (run_id, position);
+        CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+          BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+        CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+          BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+      `);
+      rechainAudit(db);
+      db.exec(`
+        DROP TABLE audit_v2;
+        UPDATE events SET audit_position = (SELECT audit_position FROM runs WHERE runs.id = events.run_id);
+        UPDATE attempts SET audit_position = (SELECT audit_position FROM runs WHERE runs.id = attempts.run_id);
+        UPDATE artifacts SET audit_position = (SELECT audit_position FROM runs WHERE runs.id = artifacts.run_id);
+      `);
+    },
+  },
 ];
 
-export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+/**
+ * Schema 3: the one global chain of schema 2 becomes one chain per run. The old chain is
+ * verified first; the rows are then linked again run by run, in their order. A row the
+ * old chain shows as tampered with keeps a hash that cannot verify, so `verifyAudit()`
+ * still reports it after the migration.
+ */
+function rechainAudit(db: Database.Database): void {
+  interface V2Row {
+    id: number;
+    at: number;
+    run_id: string;
+    step_id: string | null;
+    action: string;
+    by: string | null;
+    details: string;
+    prev_hash: string;
+    hash: string;
+  }
+  const insert = db.prepare(
+    `INSERT INTO audit (run_id, position, at, step_id, action, by, details, prev_hash, hash, keyed)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
+  );
+  const setHead = db.prepare('UPDATE runs SET audit_position = ?, audit_hash = ? WHERE id = ?');
+  const heads = new Map<string, { position: number; hash: string }>();
+  let prevHash = GENESIS_HASH;
+  let expected = 1;
+  let broken = false;
+  for (const row of db.prepare('SELECT * FROM audit_v2 ORDER BY id').all() as V2Row[]) {
+    let details: AuditEntry['details'];
+    try {
+      details = JSON.parse(row.details) as AuditEntry['details'];
+    } catch {
+      details = { unparsable: row.details };
+    }
+    const entry: AuditEntry = {
+      at: row.at,
+      runId: row.run_id,
+      ...(row.step_id === null ? {} : { stepId: row.step_id }),
+      action: row.action,
+      ...(row.by === null ? {} : { by: row.by }),
+      details,
+    };
+    const v2Hash = createHash('sha256')
+      .update(row.prev_hash)
+      .update('\n')
+      .update(
+        canonicalJson({
+          id: row.id,
+          at: entry.at,
+          runId: entry.runId,
+          stepId: entry.stepId ?? null,
+          action: entry.action,
+          by: entry.by ?? null,
+          details: entry.details as Json,
+        }),
+      )
+      .digest('hex');
+    const tampered: boolean =
+      broken || row.id !== expected || row.prev_hash !== prevHash || v2Hash !== row.hash;
+    broken = tampered;
+    prevHash = row.hash;
+    expected = row.id + 1;
+    const head = heads.get(row.run_id) ?? EMPTY_HEAD;
+    const { rows, head: next } = chainEntries(head, [entry]);
+    const chained = rows[0]!;
+    // From the first tampered row on, nothing of the old chain can be vouched for.
+    const hash = tampered ? `tampered before schema 3: ${row.hash}` : chained.hash;
+    insert.run(
+      row.run_id,
+      chained.position,
+      row.at,
+      row.step_id,
+      row.action,
+      row.by,
+      row.details,
+      chained.prevHash,
+      hash,
+    );
+    heads.set(row.run_id, { position: next.position, hash });
+  }
+  for (const [runId, head] of heads) setHead.run(head.position, head.hash, runId);
+}
 
-/** The version of the machines' persisted snapshots; bump when a snapshot shape changes. */
-export const MACHINE_VERSION = 1;
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 
 /** Reads the schema version, 0 for a database without taskvisor tables. */
 export function schemaVersion(db: Database.Database): number {

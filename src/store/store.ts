@@ -1,112 +1,49 @@
 /**
- * The storage port. The runtime speaks only this interface, so a second backend (such
- * as PostgreSQL with `FOR UPDATE SKIP LOCKED` leases) can replace `SqliteStore`; every
- * backend must pass `test/store/store-conformance.ts`.
+ * The storage ports. The runtime speaks only these small interfaces, so a backend
+ * (SQLite, PostgreSQL) is a store and nothing more: it stores what a commit hands it,
+ * numbers events, keeps leases and fences, and reads rows back. What an audit entry or an
+ * episode says, and how the audit chain is linked, is decided above the ports (the
+ * runtime's `Persistence`). Each port has its own conformance spec under
+ * `test/store/conformance/`, run against every backend.
  *
- * Writes go through `commit`: one atomic batch per flush. Fencing: each batch carries the
- * writer's fence per run, and the backend drops (and reports) the writes of a run whose
- * lease has since been taken over by a newer fence.
+ * Writes go through `Store.commit`: one atomic batch per flush. Every write of a run is
+ * fenced: the batch carries the writer's fence per run, and the backend drops (and
+ * reports) every write of a run whose lease has since been taken over.
+ *
+ * Event order: `seq` comes from one counter row that a commit updates as its last write,
+ * so commits take their numbers in commit order and a reader that has seen `seq <= k`
+ * can never miss an event committed later with a smaller number. The counter is held
+ * only for the rest of one commit (in SQLite the database lock covers it anyway).
  */
-import type { AuditRow } from '../audit/audit-entries.js';
-import type { AuditVerification } from '../audit/hash-chain.js';
-import type { Episode } from '../memory/episodes.js';
 import type { TaskvisorEvent, UnsequencedEvent } from '../model/events.js';
 import type { Json } from '../model/json.js';
 import type { Plan } from '../model/plan.js';
 import type { RunPhase } from '../model/states.js';
+import type {
+  ActorRow,
+  ArtifactRow,
+  AttemptRow,
+  AuditAnchor,
+  AuditHead,
+  AuditRow,
+  ChainedAuditEntry,
+  CommandRow,
+  Episode,
+  EpisodeEntry,
+  Lease,
+  LeaseClaim,
+  OutputRow,
+  RequestRow,
+  RunRow,
+} from './rows.js';
 
-export interface RunRow {
-  readonly id: string;
-  readonly goal: string;
-  readonly phase: RunPhase;
-  readonly createdAt: number;
-  readonly updatedAt: number;
-  readonly planVersion: number;
-  readonly metadata?: Record<string, Json>;
-  readonly lease?: Lease;
+/** An event to store; with `outputRef`, its `output` is stored by reference (see `OutputRow`). */
+export interface BatchEvent {
+  readonly event: UnsequencedEvent;
+  readonly outputRef?: string;
 }
 
-export interface Lease {
-  readonly owner: string;
-  readonly host: string;
-  readonly pid: number;
-  readonly expiresAt: number;
-  readonly fence: number;
-}
-
-/** Who wants a lease: a process-unique owner id, its host and pid. */
-export interface LeaseClaim {
-  readonly owner: string;
-  readonly host: string;
-  readonly pid: number;
-}
-
-export interface ActorRow {
-  readonly runId: string;
-  /** `task`, or the step id. */
-  readonly actorId: string;
-  readonly kind: 'task' | 'step';
-  /** The phase or step state, for queries. */
-  readonly state: string;
-  /** The actor's own persisted snapshot (XState's format, without its step children). */
-  readonly snapshot: unknown;
-  /** Writes so far (1 for the first). */
-  readonly version: number;
-}
-
-export type AttemptStatus = 'started' | 'succeeded' | 'failed' | 'aborted';
-
-export interface AttemptRow {
-  readonly runId: string;
-  readonly stepId: string;
-  readonly attempt: number;
-  readonly idempotencyKey: string;
-  readonly status: AttemptStatus;
-  readonly startedAt: number;
-  readonly endedAt?: number;
-  readonly output?: Json;
-  readonly error?: { readonly message: string; readonly code?: string; readonly retryable?: boolean };
-}
-
-export interface RequestRow {
-  readonly id: string;
-  readonly runId: string;
-  readonly stepId: string;
-  readonly key: string;
-  readonly question: string;
-  readonly options?: ReadonlyArray<{ readonly id: string; readonly label: string }>;
-  readonly openedAt: number;
-  readonly answer?: Json;
-  readonly answeredAt?: number;
-  readonly answeredBy?: string;
-  /** When the step stopped waiting without an answer; a closed request takes no answer. */
-  readonly closedAt?: number;
-}
-
-export interface CommandRow {
-  readonly id: number;
-  readonly runId: string;
-  readonly command: Json;
-  readonly createdAt: number;
-  readonly appliedAt?: number;
-  readonly error?: string;
-}
-
-export interface ArtifactRow {
-  readonly id: number;
-  readonly runId: string;
-  readonly stepId?: string;
-  readonly kind: string;
-  readonly name: string;
-  readonly body: Json;
-  readonly at: number;
-}
-
-/**
- * Everything one flush writes, in one transaction. The backend also derives, in that same
- * transaction, the audit rows (`auditEntriesOf`, hash-chained) and the episodes
- * (`episodesOf`) of what it writes, so neither can disagree with the log.
- */
+/** Everything one flush writes, in one transaction. */
 export interface Batch {
   /** New runs, or new facts about existing ones (phase, plan version). */
   readonly runs: ReadonlyArray<
@@ -124,27 +61,43 @@ export interface Batch {
       }
   >;
   readonly plans: ReadonlyArray<{ readonly runId: string; readonly version: number; readonly plan: Plan }>;
-  readonly actors: ReadonlyArray<Omit<ActorRow, 'version'> & { readonly updatedAt: number }>;
-  readonly events: readonly UnsequencedEvent[];
-  readonly attempts: readonly AttemptRow[];
+  /** Actor rows; with `outputRef`, the actor's output is stored by reference beside its snapshot. */
+  readonly actors: ReadonlyArray<
+    Omit<ActorRow, 'version' | 'output'> & { readonly updatedAt: number; readonly outputRef?: string }
+  >;
+  readonly events: readonly BatchEvent[];
+  /** Outputs the batch's events, attempts and actors refer to (stored once per run and ref). */
+  readonly outputs: readonly OutputRow[];
+  readonly attempts: ReadonlyArray<Omit<AttemptRow, 'output'>>;
   readonly requests: ReadonlyArray<
     | { readonly type: 'open'; readonly row: RequestRow }
     | {
         readonly type: 'answer';
+        readonly runId: string;
         readonly id: string;
         readonly answer: Json;
         readonly at: number;
         readonly by?: string;
       }
-    | { readonly type: 'close'; readonly id: string; readonly at: number }
-    | { readonly type: 'reopen'; readonly id: string }
+    | { readonly type: 'close'; readonly runId: string; readonly id: string; readonly at: number }
+    | { readonly type: 'reopen'; readonly runId: string; readonly id: string }
   >;
   readonly artifacts: ReadonlyArray<Omit<ArtifactRow, 'id'>>;
+  /**
+   * Commands of the inbox applied (or refused). Fenced like every write of their run,
+   * except those marked `unowned`: a command for a run that ended or does not exist,
+   * which any process may close.
+   */
   readonly commandsApplied: ReadonlyArray<{
     readonly id: number;
+    readonly runId: string;
     readonly at: number;
     readonly error?: string;
+    readonly unowned?: boolean;
   }>;
+  /** Audit rows, already linked into their runs' chains; the last one of a run is its new head. */
+  readonly audit: readonly ChainedAuditEntry[];
+  readonly episodes: readonly EpisodeEntry[];
   /** The writer's fence for every run this batch writes to (new runs included). */
   readonly fences: ReadonlyMap<string, number>;
 }
@@ -158,19 +111,32 @@ export interface CommitResult {
 
 export interface RunFilter {
   readonly phase?: RunPhase | readonly RunPhase[];
+  /** At most this many (newest first). */
   readonly limit?: number;
+  /** Only runs older than this one (the last run of the previous page). */
+  readonly before?: string;
 }
 
-export interface Store {
-  /** Writes a batch atomically (see `Batch.fences` for fencing). */
-  commit(batch: Batch): Promise<CommitResult>;
+/** What `loadRun` gives a process that takes a run over. */
+export interface LoadedRun {
+  readonly run: RunRow;
+  readonly plan?: Plan;
+  readonly actors: readonly ActorRow[];
+  /** The run's audit chain as stored: where its next row links on. */
+  readonly auditHead: AuditHead;
+}
 
+/** Runs: their rows, their latest plan and actor snapshots. */
+export interface RunStore {
   getRun(runId: string): Promise<RunRow | undefined>;
-  /** Newest first. */
+  /** Newest first (by creation, then id). */
   listRuns(filter?: RunFilter): Promise<RunRow[]>;
-  /** The latest plan version and every actor row of a run. */
-  loadRun(runId: string): Promise<{ run: RunRow; plan?: Plan; actors: ActorRow[] } | undefined>;
+  /** The latest plan version, every actor row and the audit head of a run. */
+  loadRun(runId: string): Promise<LoadedRun | undefined>;
+}
 
+/** One writer per run: leases with expiry and a fencing number. */
+export interface LeaseStore {
   /**
    * Takes the run's lease for `claim` when it is free, expired, already the claimant's, or
    * held by `deadHolder` (a holder the caller found to be gone). Returns the new fence, or
@@ -184,7 +150,10 @@ export interface Store {
   /** Extends every lease `owner` holds. */
   renewLeases(owner: string, expiresAt: number): Promise<void>;
   releaseLeases(owner: string): Promise<void>;
+}
 
+/** The event log, in `seq` order. */
+export interface EventLog {
   /** Events with `seq > after`, oldest first, optionally of one run. */
   readEvents(query: {
     readonly after?: number;
@@ -192,31 +161,68 @@ export interface Store {
     readonly limit?: number;
   }): Promise<TaskvisorEvent[]>;
   lastSeq(): Promise<number>;
+}
 
-  attempts(runId: string, stepId?: string): Promise<AttemptRow[]>;
+/** What waits for a human and what humans sent: questions and the command inbox. */
+export interface CommandInbox {
+  /** Stores a command for the run's driver (another process, or the next resume). */
+  addCommand(runId: string, command: Json, at: number): Promise<number>;
+  pendingCommands(): Promise<CommandRow[]>;
   findRequest(
     query:
       { readonly id: string } | { readonly runId: string; readonly stepId: string; readonly key: string },
   ): Promise<RequestRow | undefined>;
-  /** Requests waiting for an answer (neither answered nor closed). */
+  /** Requests waiting for an answer (neither answered nor closed), of every run or one. */
   openRequests(runId?: string): Promise<RequestRow[]>;
   /** Every request of a run, answered or not, oldest first. */
   requests(runId: string): Promise<RequestRow[]>;
-  artifacts(runId: string): Promise<ArtifactRow[]>;
+}
 
-  /** The audit trail, oldest first: every row, or one run's. */
-  audit(query?: { readonly runId?: string }): Promise<AuditRow[]>;
-  /** Checks the whole hash chain of the audit trail. */
-  verifyAudit(): Promise<AuditVerification>;
+/** What runs leave behind: attempts, artifacts, outputs and episodes. */
+export interface RecordStore {
+  attempts(runId: string, stepId?: string): Promise<AttemptRow[]>;
+  artifacts(runId: string): Promise<ArtifactRow[]>;
+  /** A stored output by its reference, as its JSON text. */
+  output(runId: string, ref: string): Promise<string | undefined>;
   /**
    * Episodes matching words of `text`, most relevant first; any text is safe (it is never
    * parsed as a query language).
    */
   searchEpisodes(text: string, options?: { readonly limit?: number }): Promise<Episode[]>;
+}
 
-  /** Stores a command for the run's owner (another process, or the next resume). */
-  addCommand(runId: string, command: Json, at: number): Promise<number>;
-  pendingCommands(): Promise<CommandRow[]>;
+/** The audit trail as stored: per-run chains, their heads and anchors. */
+export interface AuditLog {
+  /** Every row (by id), or one run's (by position). */
+  audit(query?: { readonly runId?: string }): Promise<AuditRow[]>;
+  /** Every run's head and anchor, and runs that have audit rows but no run row. */
+  auditAnchors(): Promise<AuditAnchor[]>;
+  /**
+   * The database's audit-key record (when chains began to be keyed), set to `proposed`
+   * when there is none yet; returns what is stored.
+   */
+  auditKeyRecord(proposed?: string): Promise<string | undefined>;
+}
 
+/** How the store is, for `health()`. */
+export type StoreState = 'ok' | 'busy' | 'full' | 'unavailable' | 'corrupt';
+
+export interface StoreHealth {
+  readonly state: StoreState;
+  readonly detail?: string;
+}
+
+/** A backend: the ports, the one atomic write, and its life cycle. */
+export interface Store {
+  readonly runs: RunStore;
+  readonly leases: LeaseStore;
+  readonly events: EventLog;
+  readonly inbox: CommandInbox;
+  readonly records: RecordStore;
+  readonly auditLog: AuditLog;
+  /** Writes a batch atomically (see `Batch.fences` for fencing). */
+  commit(batch: Batch): Promise<CommitResult>;
+  /** Whether the store can be read and written, checked now (cheaply). */
+  check(): Promise<StoreHealth>;
   close(): Promise<void>;
 }

@@ -6,7 +6,8 @@
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
-import type { AuditRow } from '../../src/audit/audit-entries.js';
+import { auditHash, GENESIS_HASH } from '../../src/audit/hash-chain.js';
+import type { AuditRow } from '../../src/store/rows.js';
 import type { Supervisor } from '../../src/supervisor.js';
 import { sequentialIds, useSupervisorHarness } from '../support/supervisor-harness.js';
 import { until } from '../support/until.js';
@@ -114,7 +115,7 @@ describe('the audit trail', () => {
     audit.forEach((row, index) => {
       if (index > 0) expect(row.prevHash).toBe(audit[index - 1]!.hash);
     });
-    expect(await sv.verifyAudit()).toEqual({ ok: true, rows: audit.length });
+    expect(await sv.verifyAudit()).toEqual({ ok: true, rows: audit.length, runs: 1 });
   });
 
   it('records a plan rejection with who rejected it and why, and a cancellation', async () => {
@@ -176,10 +177,13 @@ describe('verifyAudit', () => {
     file.exec('DROP TRIGGER audit_no_update');
     file.prepare("UPDATE audit SET by = 'mallory' WHERE id = ?").run(target);
 
-    expect(await sv.verifyAudit()).toEqual({
+    expect(await sv.verifyAudit()).toMatchObject({
       ok: false,
       firstBadId: target,
-      reason: `row ${target} was changed after it was written (its hash does not match its content)`,
+      runId: 'run-1',
+      reason: expect.stringContaining(
+        'was changed after it was written (its hash does not match its content)',
+      ),
     });
   });
 
@@ -197,15 +201,84 @@ describe('verifyAudit', () => {
     expect(await sv.verifyAudit()).toMatchObject({ ok: false, firstBadId: row.id });
   });
 
-  it('reports a deleted row by its id', async () => {
+  it('reports a deleted middle row by its position, and the row after the gap', async () => {
     const { sv, db } = await openWithRun();
     const file = raw(db);
     file.exec('DROP TRIGGER audit_no_delete');
-    file.prepare('DELETE FROM audit WHERE id = 5').run();
+    file.prepare("DELETE FROM audit WHERE run_id = 'run-1' AND position = 5").run();
+    const next = (
+      file.prepare("SELECT id FROM audit WHERE run_id = 'run-1' AND position = 6").get() as { id: number }
+    ).id;
     expect(await sv.verifyAudit()).toEqual({
       ok: false,
-      firstBadId: 5,
-      reason: 'row 5 is missing (the next row is 6)',
+      firstBadId: next,
+      runId: 'run-1',
+      position: 5,
+      reason: `run run-1: row 5 is missing (the next row is 6, id ${next})`,
+    });
+  });
+
+  it('reports a cut tail even when the head was rewound to the new last row', async () => {
+    const { sv, db } = await openWithRun();
+    const file = raw(db);
+    file.exec('DROP TRIGGER audit_no_delete');
+    const last = file.prepare("SELECT MAX(position) AS n FROM audit WHERE run_id = 'run-1'").get() as {
+      n: number;
+    };
+    file.prepare("DELETE FROM audit WHERE run_id = 'run-1' AND position > ?").run(last.n - 2);
+    const kept = file
+      .prepare("SELECT position, hash FROM audit WHERE run_id = 'run-1' ORDER BY position DESC LIMIT 1")
+      .get() as { position: number; hash: string };
+    file
+      .prepare("UPDATE runs SET audit_position = ?, audit_hash = ? WHERE id = 'run-1'")
+      .run(kept.position, kept.hash);
+    expect(await sv.verifyAudit()).toMatchObject({
+      ok: false,
+      runId: 'run-1',
+      position: last.n - 1,
+      reason: expect.stringContaining(`rows ${last.n - 1} to ${last.n} are missing`),
+    });
+  });
+
+  it('reports every row wiped, with the heads reset, while the runs exist', async () => {
+    const { sv, db } = await openWithRun();
+    const file = raw(db);
+    file.exec('DROP TRIGGER audit_no_delete; DELETE FROM audit;');
+    file.prepare('UPDATE runs SET audit_position = 0, audit_hash = ?').run(GENESIS_HASH);
+    expect(await sv.verifyAudit()).toMatchObject({
+      ok: false,
+      runId: 'run-1',
+      reason: expect.stringContaining('missing'),
+    });
+    file.exec(
+      'UPDATE events SET audit_position = 0; UPDATE attempts SET audit_position = 0; UPDATE artifacts SET audit_position = 0;',
+    );
+    expect(await sv.verifyAudit()).toMatchObject({
+      ok: false,
+      reason: expect.stringContaining('has no audit rows'),
+    });
+  });
+
+  it('reports a step output edited where it is stored, or swapped in its attempt row', async () => {
+    const { sv, db } = await openWithRun();
+    const file = raw(db);
+    const ref = (
+      file.prepare("SELECT output_ref FROM attempts WHERE step_id = 'drop'").get() as { output_ref: string }
+    ).output_ref;
+    file.prepare('UPDATE outputs SET json = ? WHERE ref = ?').run('"not dropped"', ref);
+    expect(await sv.verifyAudit()).toMatchObject({
+      ok: false,
+      reason: expect.stringContaining('the output of step drop attempt 1 was changed'),
+    });
+    file.prepare('UPDATE outputs SET json = ? WHERE ref = ?').run('"dropped"', ref);
+    expect(await sv.verifyAudit()).toMatchObject({ ok: true });
+    const other = (
+      file.prepare("SELECT output_ref FROM attempts WHERE step_id = 'say'").get() as { output_ref: string }
+    ).output_ref;
+    file.prepare("UPDATE attempts SET output_ref = ? WHERE step_id = 'drop'").run(other);
+    expect(await sv.verifyAudit()).toMatchObject({
+      ok: false,
+      reason: expect.stringContaining('in its attempt row was replaced'),
     });
   });
 
@@ -218,21 +291,22 @@ describe('verifyAudit', () => {
     file.prepare('DELETE FROM audit WHERE id = ?').run(last);
     expect(await sv.verifyAudit()).toMatchObject({
       ok: false,
-      firstBadId: last,
+      firstBadId: 0,
+      position: copy.position,
       reason: expect.stringContaining('missing'),
     });
 
     file
       .prepare(
-        'INSERT INTO audit (id, at, run_id, step_id, action, by, details, prev_hash, hash) VALUES (@id, @at, @run_id, @step_id, @action, @by, @details, @prev_hash, @hash)',
+        'INSERT INTO audit (id, run_id, position, at, step_id, action, by, details, prev_hash, hash, keyed) VALUES (@id, @run_id, @position, @at, @step_id, @action, @by, @details, @prev_hash, @hash, @keyed)',
       )
       .run(copy);
     expect(await sv.verifyAudit()).toMatchObject({ ok: true });
     file
       .prepare(
-        "INSERT INTO audit (id, at, run_id, step_id, action, by, details, prev_hash, hash) VALUES (?, 0, 'run-1', NULL, 'plan.approved', 'mallory', '{}', ?, 'x')",
+        "INSERT INTO audit (id, run_id, position, at, step_id, action, by, details, prev_hash, hash) VALUES (?, 'run-1', ?, 0, NULL, 'plan.approved', 'mallory', '{}', ?, 'x')",
       )
-      .run(last + 1, copy.hash);
+      .run(last + 1, (copy.position as number) + 1, copy.hash);
     expect(await sv.verifyAudit()).toMatchObject({ ok: false, firstBadId: last + 1 });
   });
 
@@ -247,8 +321,63 @@ describe('verifyAudit', () => {
     await (
       await again.start({ goal: 'g', plan: { steps: [{ id: 'a', action: { kind: 'note', output: 1 } }] } })
     ).done;
-    expect(await again.verifyAudit()).toMatchObject({ ok: true });
+    expect(await again.verifyAudit()).toMatchObject({ ok: true, runs: 2 });
+    // Each run has its own chain (no global head another writer would have to hold).
     const rows = (await again.trace('second')).audit;
-    expect(rows[0]?.prevHash).not.toBe('0'.repeat(64));
+    expect(rows[0]).toMatchObject({ position: 1, prevHash: GENESIS_HASH });
+  });
+
+  it('with an audit key, reports a row forged and chained correctly by someone without the key', async () => {
+    const db = harness.dbPath();
+    const key = 'a-secret-kept-outside-the-db';
+    const sv = await harness.open({ db, clock: new ManualClock(5), ids: sequentialIds(), audit: { key } });
+    const plan = { steps: [{ id: 'a', action: { kind: 'note', output: 1 } }] };
+    await (
+      await sv.start({ goal: 'keyed', plan })
+    ).done;
+    expect(await sv.verifyAudit()).toMatchObject({ ok: true, runs: 1 });
+    const rows = (await sv.trace('run-1')).audit;
+    expect(rows.every((row) => row.keyed)).toBe(true);
+
+    // The forger knows the chain rule, not the key: a row linked after the head, head moved.
+    const last = rows.at(-1)!;
+    const entry = { at: 6, runId: 'run-1', action: 'plan.approved', by: 'mallory', details: {} };
+    const file = raw(db);
+    for (const keyed of [1, 0]) {
+      const hash = auditHash(last.hash, last.position + 1, entry);
+      file.exec('DROP TRIGGER IF EXISTS audit_no_delete');
+      file.prepare("DELETE FROM audit WHERE run_id = 'run-1' AND position > ?").run(last.position);
+      file
+        .prepare(
+          "INSERT INTO audit (run_id, position, at, action, by, details, prev_hash, hash, keyed) VALUES ('run-1', ?, 6, 'plan.approved', 'mallory', '{}', ?, ?, ?)",
+        )
+        .run(last.position + 1, last.hash, hash, keyed);
+      file
+        .prepare("UPDATE runs SET audit_position = ?, audit_hash = ? WHERE id = 'run-1'")
+        .run(last.position + 1, hash);
+      expect(await sv.verifyAudit(), `forged row marked keyed=${keyed}`).toMatchObject({
+        ok: false,
+        position: last.position + 1,
+        reason: expect.stringMatching(keyed ? /was changed/ : /without the audit key/),
+      });
+    }
+  });
+
+  it('refuses to open a keyed database without its key, or with another key', async () => {
+    const db = harness.dbPath();
+    const sv = await harness.open({ db, audit: { key: 'the-first-key-0123456' } });
+    await sv.close();
+    await expect(harness.open({ db })).rejects.toMatchObject({
+      code: 'INVALID_OPTION',
+      message: expect.stringContaining('TASKVISOR_AUDIT_KEY'),
+    });
+    await expect(harness.open({ db, audit: { key: 'another-key-012345678' } })).rejects.toMatchObject({
+      code: 'INVALID_OPTION',
+      message: expect.stringContaining('is not the key'),
+    });
+    await expect(harness.open({ db: harness.dbPath(), audit: { key: 'short' } })).rejects.toMatchObject({
+      code: 'INVALID_OPTION',
+      message: expect.stringContaining('at least 16 characters'),
+    });
   });
 });

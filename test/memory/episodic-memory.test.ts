@@ -1,6 +1,6 @@
 /**
- * Episodic memory on a real SQLite file: episodes derived from delegation artifacts and from
- * runs that end, full-text search (FTS5) that any user text is safe to pass to, ranking and
+ * Episodic memory on a real SQLite file: episodes derived (by `episodesOf`, as the runtime
+ * does) from delegation artifacts and from runs that end, full-text search (FTS5) that any user text is safe to pass to, ranking and
  * limits, and `relevantEpisodes` rendering under a size budget.
  */
 import fs from 'node:fs';
@@ -8,10 +8,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
-import type { DelegationRecord } from '../../src/memory/episodes.js';
+import { type DelegationRecord, episodesOf } from '../../src/memory/episodes.js';
 import { createEpisodicMemory, relevantEpisodes } from '../../src/memory/episodic-memory.js';
 import { toFtsQuery } from '../../src/memory/fts-query.js';
-import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite-store.js';
+import { openSqliteStore } from '../../src/store/sqlite-open.js';
+import type { SqliteStore } from '../../src/store/sqlite-store.js';
 import type { Batch } from '../../src/store/store.js';
 import { sequentialIds, useSupervisorHarness } from '../support/supervisor-harness.js';
 import { refusal } from '../actions/helpers.js';
@@ -39,16 +40,23 @@ function delegation(runId: string, record: Partial<DelegationRecord> & { spec: s
     durationMs: 10,
     ...record,
   };
+  const artifacts = [
+    { runId, stepId: 'impl', kind: 'delegation', name: body.agent, body: body as never, at },
+  ];
+  // As the runtime's persistence does: the episodes of what the flush writes, in the same commit.
   return {
     runs: [],
     plans: [],
     actors: [],
     events: [],
+    outputs: [],
     attempts: [],
     requests: [],
-    artifacts: [{ runId, stepId: 'impl', kind: 'delegation', name: body.agent, body: body as never, at }],
+    artifacts,
     commandsApplied: [],
-    fences: new Map(),
+    audit: [],
+    episodes: episodesOf({ events: [], artifacts }, () => undefined),
+    fences: new Map([[runId, 1]]),
   };
 }
 
@@ -101,7 +109,7 @@ describe('memory.search', () => {
     async (_label, text) => {
       const store = openStore();
       await seed(store);
-      const found = await createEpisodicMemory(store).search(text);
+      const found = await createEpisodicMemory(store.records).search(text);
       expect(Array.isArray(found)).toBe(true);
     },
   );
@@ -117,7 +125,7 @@ describe('memory.search', () => {
   it('finds episodes by their words, best match first, at most limit of them', async () => {
     const store = openStore();
     await seed(store);
-    const memory = createEpisodicMemory(store);
+    const memory = createEpisodicMemory(store.records);
     const found = await memory.search('OAuth login');
     expect(found.map((episode) => episode.runId)).toEqual(['r1', 'r3']);
     expect(found[0]).toMatchObject({
@@ -135,7 +143,7 @@ describe('memory.search', () => {
   });
 
   it('refuses a limit outside 1..100', async () => {
-    const memory = createEpisodicMemory(openStore());
+    const memory = createEpisodicMemory(openStore().records);
     for (const limit of [0, 101, 1.5, -1]) {
       const error = await refusal(() => memory.search('x', { limit }), 'INVALID_OPTION');
       expect(error.message).toContain('limit must be an integer from 1 to 100');
@@ -152,16 +160,18 @@ describe('relevantEpisodes', () => {
         delegation(`bulk-${index}`, { spec: `Login page variant ${index} ${'detail '.repeat(60)}` }),
       );
     }
-    const text = await relevantEpisodes(store, 'OAuth login', 1200);
+    const text = await relevantEpisodes(store.records, 'OAuth login', 1200);
     expect(text.length).toBeLessThanOrEqual(1200);
     expect(
       text.startsWith(
         'Relevant past episodes (from episodic memory):\n\n## Delegated to coder, failed: Add OAuth login',
       ),
     ).toBe(true);
-    expect(await relevantEpisodes(store, 'kubernetes', 1200)).toBe('');
-    expect(await relevantEpisodes(store, 'OAuth login', 50)).toBe('');
-    expect((await createEpisodicMemory(store).relevantEpisodes('OAuth', 5000)).length).toBeGreaterThan(0);
+    expect(await relevantEpisodes(store.records, 'kubernetes', 1200)).toBe('');
+    expect(await relevantEpisodes(store.records, 'OAuth login', 50)).toBe('');
+    expect(
+      (await createEpisodicMemory(store.records).relevantEpisodes('OAuth', 5000)).length,
+    ).toBeGreaterThan(0);
   });
 });
 

@@ -3,6 +3,7 @@
  * transaction committed, one transition event per actor transition; `events({ after })`
  * replays then continues live with no gap and no duplicate; `events({ runId })` filters.
  */
+import { isDeepStrictEqual } from 'node:util';
 import Database from 'better-sqlite3';
 import type { Subscription } from 'rxjs';
 import { describe, expect, it } from 'vitest';
@@ -356,14 +357,17 @@ describe('the event bus', () => {
     const sv = await harness.open({ db, clock, actions: richActions() });
     const reader = new Database(db, { readonly: true });
     harness.defer(() => reader.close());
-    const readEvent = reader.prepare('SELECT seq, run_id, type, body FROM events WHERE seq = ?');
+    // An output is stored once, beside the event that refers to it.
+    const readEvent = reader.prepare(
+      'SELECT e.seq, e.run_id, e.type, e.body, o.json AS output FROM events e LEFT JOIN outputs o ON o.run_id = e.run_id AND o.ref = e.output_ref WHERE e.seq = ?',
+    );
     const readPhase = reader.prepare('SELECT phase FROM runs WHERE id = ?');
     const problems: string[] = [];
     let seen = 0;
     const subscription = sv.events$.subscribe((event) => {
       seen += 1;
       const row = readEvent.get(event.seq) as
-        { seq: number; run_id: string; type: string; body: string } | undefined;
+        { seq: number; run_id: string; type: string; body: string; output: string | null } | undefined;
       if (!row) {
         problems.push(`seq ${event.seq} (${event.type}) was emitted before it was stored`);
         return;
@@ -373,7 +377,8 @@ describe('the event bus', () => {
         problems.push(`seq ${event.seq} differs: ${row.type}`);
       const stored = JSON.parse(row.body) as Record<string, unknown>;
       delete stored.seq;
-      if (JSON.stringify(stored) !== JSON.stringify(body)) problems.push(`seq ${event.seq} body differs`);
+      if (row.output !== null) stored.output = JSON.parse(row.output);
+      if (!isDeepStrictEqual(stored, body)) problems.push(`seq ${event.seq} body differs`);
       if (event.type === 'run.transition' && ['completed', 'failed', 'cancelled'].includes(event.to)) {
         const run = readPhase.get(event.runId) as { phase: string } | undefined;
         if (run?.phase !== event.to)

@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { openSqliteStore } from '../../src/store/sqlite-store.js';
+import { openSqliteStore } from '../../src/store/sqlite-open.js';
 import { type BatchSize, recordingStore } from '../support/recording-store.js';
 import { useSupervisorHarness } from '../support/supervisor-harness.js';
 

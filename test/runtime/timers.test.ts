@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
 import type { StepState } from '../../src/model/states.js';
-import { openSqliteStore } from '../../src/store/sqlite-store.js';
+import { openSqliteStore } from '../../src/store/sqlite-open.js';
 import type { Supervisor } from '../../src/supervisor.js';
 import { untilAborted } from '../support/gate.js';
 import { sequentialIds, useSupervisorHarness } from '../support/supervisor-harness.js';
@@ -17,7 +17,7 @@ const harness = useSupervisorHarness();
 async function storedContext(db: string, runId: string, stepId: string): Promise<Record<string, unknown>> {
   const store = openSqliteStore(db);
   try {
-    const loaded = await store.loadRun(runId);
+    const loaded = await store.runs.loadRun(runId);
     const row = loaded?.actors.find((actor) => actor.actorId === stepId);
     if (!row) throw new Error(`no actor row for ${stepId}`);
     return (row.snapshot as { context: Record<string, unknown> }).context;

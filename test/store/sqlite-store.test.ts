@@ -10,10 +10,11 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isTaskvisorError, type TaskvisorErrorCode } from '../../src/errors.js';
 import { type Migration, MIGRATIONS, SCHEMA_VERSION } from '../../src/store/migrations.js';
-import { DEFAULT_DB_PATH, openSqliteStore, type SqliteStore } from '../../src/store/sqlite-store.js';
+import { DEFAULT_DB_PATH, openSqliteStore } from '../../src/store/sqlite-open.js';
+import type { SqliteStore } from '../../src/store/sqlite-store.js';
 import { createSupervisor } from '../../src/supervisor.js';
 import { fileDigest } from '../support/supervisor-harness.js';
-import { describeStoreConformance } from './store-conformance.js';
+import { describeStoreConformance } from './conformance/index.js';
 
 const dirs: string[] = [];
 const stores: SqliteStore[] = [];
@@ -59,11 +60,17 @@ function fingerprint(file: string): { digest: string; size: number; siblings: st
   };
 }
 
-describeStoreConformance('SqliteStore on a temp file', async () =>
-  openSqliteStore(path.join(tempDir(), 'conformance.db')),
-);
+let conformanceFile = '';
+describeStoreConformance({
+  name: 'SqliteStore on a temp file',
+  open: async () => {
+    conformanceFile = path.join(tempDir(), 'conformance.db');
+    return openSqliteStore(conformanceFile);
+  },
+  connect: async () => openSqliteStore(conformanceFile),
+});
 
-describeStoreConformance('SqliteStore in memory', async () => openSqliteStore(':memory:'));
+describeStoreConformance({ name: 'SqliteStore in memory', open: async () => openSqliteStore(':memory:') });
 
 describe('openSqliteStore', () => {
   it('refuses a file that is not a SQLite database with NOT_A_TASKVISOR_DB and leaves its bytes unchanged', () => {

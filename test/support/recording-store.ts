@@ -19,6 +19,12 @@ export function recordingStore(inner: Store): RecordingStore {
   const batches: BatchSize[] = [];
   return {
     batches,
+    runs: inner.runs,
+    leases: inner.leases,
+    events: inner.events,
+    inbox: inner.inbox,
+    records: inner.records,
+    auditLog: inner.auditLog,
     commit: (batch: Batch): Promise<CommitResult> => {
       batches.push({
         actors: batch.actors.length,
@@ -27,24 +33,7 @@ export function recordingStore(inner: Store): RecordingStore {
       });
       return inner.commit(batch);
     },
-    getRun: (runId) => inner.getRun(runId),
-    listRuns: (filter) => inner.listRuns(filter),
-    loadRun: (runId) => inner.loadRun(runId),
-    acquireLease: (runId, claim, options) => inner.acquireLease(runId, claim, options),
-    renewLeases: (owner, expiresAt) => inner.renewLeases(owner, expiresAt),
-    releaseLeases: (owner) => inner.releaseLeases(owner),
-    readEvents: (query) => inner.readEvents(query),
-    lastSeq: () => inner.lastSeq(),
-    attempts: (runId, stepId) => inner.attempts(runId, stepId),
-    findRequest: (query) => inner.findRequest(query),
-    openRequests: (runId) => inner.openRequests(runId),
-    requests: (runId) => inner.requests(runId),
-    artifacts: (runId) => inner.artifacts(runId),
-    audit: (query) => inner.audit(query),
-    verifyAudit: () => inner.verifyAudit(),
-    searchEpisodes: (text, options) => inner.searchEpisodes(text, options),
-    addCommand: (runId, command, at) => inner.addCommand(runId, command, at),
-    pendingCommands: () => inner.pendingCommands(),
+    check: () => inner.check(),
     close: () => inner.close(),
   };
 }
