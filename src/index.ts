@@ -12,9 +12,11 @@ export {
 } from '../machines/supervisor.machine.js';
 export { type StepCounts, type TaskContext, taskMachine } from '../machines/task.machine.js';
 export { MACHINE_VERSION } from '../machines/version.js';
+export type { StoreFault } from './runtime/store-faults.js';
 export {
   createSupervisor,
   DEFAULT_LIST_LIMIT,
+  type Health,
   type ListFilter,
   type Pending,
   type PendingApproval,

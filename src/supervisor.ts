@@ -17,7 +17,8 @@ import { DEFAULT_CONFIRM_TIERS, type Tier } from './model/tier.js';
 import type { RunView, Usage } from './model/views.js';
 import { DEFAULT_DB_PATH, openSqliteStore } from './store/sqlite-open.js';
 import type { ArtifactRow, AttemptRow, AuditRow, RequestRow } from './store/rows.js';
-import type { Store } from './store/store.js';
+import type { Store, StoreState } from './store/store.js';
+import { type StoreFault, storeStateOf } from './runtime/store-faults.js';
 import type { ActionFunction } from './runtime/executor.js';
 import type { InspectionEvent } from 'xstate';
 import { type InspectObserver, type RunHandle, Runtime, unknownRun } from './runtime/runtime.js';
@@ -111,6 +112,12 @@ export interface RunTrace {
   readonly workers: Array<WorkerResult & { readonly stepId: string }>;
 }
 
+export interface Health {
+  readonly ok: boolean;
+  readonly store: StoreState;
+  readonly detail?: string;
+}
+
 export interface ListFilter {
   readonly phase?: RunPhase | RunPhase[];
   /** At most this many runs (default 50, at most 1000). */
@@ -159,6 +166,13 @@ export interface Supervisor {
   readonly memory: EpisodicMemory;
   /** Checks every run's hash-chained audit trail: `{ ok: true }` or the first bad row. */
   verifyAudit(): Promise<AuditVerification>;
+  /**
+   * Whether the store can be written now: `{ ok, store: 'ok' | 'busy' | 'full' |
+   * 'unavailable' | 'corrupt', detail? }` (`detail` names the file and what to do).
+   */
+  health(): Promise<Health>;
+  /** A notice each time writing to the store starts to fail (or fails differently) and when it recovers. */
+  readonly faults$: Observable<StoreFault>;
   close(): Promise<void>;
 }
 
@@ -295,6 +309,7 @@ export async function createSupervisor(options: SupervisorOptions = {}): Promise
         confirmTiers,
         leaseMs: options.leaseMs ?? 30_000,
         pollMs: options.pollMs ?? 100,
+        storeRetryMs: options.storeRetryMs ?? 30_000,
         ...(options.inspect ? { inspect: options.inspect } : {}),
         newId: (prefix) =>
           (prefix === 'run' ? options.ids?.run?.() : options.ids?.request?.()) ?? randomId(prefix),
@@ -622,6 +637,28 @@ class SupervisorApi implements Supervisor {
   get memory(): EpisodicMemory {
     this.episodicMemory ??= createEpisodicMemory(this.runtime.store.records);
     return this.episodicMemory;
+  }
+
+  get faults$(): Observable<StoreFault> {
+    return this.runtime.faults.faults$;
+  }
+
+  async health(): Promise<Health> {
+    const faults = this.runtime.faults;
+    if (faults.active) {
+      const error = faults.error;
+      return {
+        ok: false,
+        store: storeStateOf(error),
+        detail: error instanceof Error ? error.message : String(error),
+      };
+    }
+    const checked = await this.runtime.store.check();
+    return {
+      ok: checked.state === 'ok',
+      store: checked.state,
+      ...(checked.detail ? { detail: checked.detail } : {}),
+    };
   }
 
   verifyAudit(): Promise<AuditVerification> {

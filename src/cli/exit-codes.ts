@@ -40,6 +40,7 @@ const BAD_INPUT_CODES: ReadonlySet<TaskvisorErrorCode> = new Set<TaskvisorErrorC
   'INVALID_STATE',
   'NOT_A_TASKVISOR_DB',
   'SCHEMA_TOO_NEW',
+  'STORE_CORRUPT',
 ]);
 
 export function exitCodeOf(error: unknown): number {

@@ -20,6 +20,7 @@ const load = {
   fanout: () => import('./commands/fanout.js'),
   viz: () => import('./commands/viz.js'),
   serve: () => import('./commands/serve.js'),
+  doctor: () => import('./commands/doctor.js'),
 };
 
 const FOOTER = `
@@ -127,6 +128,10 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
     .option('--goal <text>', "the run's goal (default: the plan's goal)")
     .addOption(new Option(`${DETACHED_FLAG} <id>`).hideHelp())
     .action(act(async (target: string, flags) => (await load.run()).runCommand(target, flags, io, argv)));
+
+  common(program.command('doctor'))
+    .description('check the database: integrity, audit chains, runs no live process drives; says what to do')
+    .action(act(async (flags) => (await load.doctor()).doctorCommand(flags, io)));
 
   common(program.command('ls'))
     .description('list runs, newest first')

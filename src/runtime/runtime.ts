@@ -47,6 +47,8 @@ import { Questions } from './questions.js';
 import { replanRequestOf } from './replan-request.js';
 import { deadHolder, ownerClaim } from './leases.js';
 import { Persistence } from './persistence.js';
+import { isTransientStoreError } from '../store/sqlite-errors.js';
+import { StoreFaults } from './store-faults.js';
 import { ReadModel } from './read-model.js';
 import { assembleTask, stepOutline } from './snapshots.js';
 
@@ -73,6 +75,8 @@ export interface RuntimeConfig {
   readonly newId: (prefix: 'run' | 'req') => string;
   /** The audit key (HMAC), kept outside the database. */
   readonly auditKey?: string;
+  /** How long a call waits for a failing store before it is told (writing goes on being retried). */
+  readonly storeRetryMs: number;
 }
 
 export interface StartRequest {
@@ -101,6 +105,8 @@ interface Waiter<T> {
 
 export class Runtime {
   readonly bus: EventBus;
+  /** Which store operations are failing now, for health() and faults$. */
+  readonly faults: StoreFaults;
   readonly readModel = new ReadModel();
   readonly persistence: Persistence;
   readonly claim: LeaseClaim = ownerClaim();
@@ -122,7 +128,9 @@ export class Runtime {
 
   private constructor(private readonly config: RuntimeConfig) {
     this.bus = new EventBus(config.store);
+    this.faults = new StoreFaults(config.clock);
     this.persistence = new Persistence({
+      faults: this.faults,
       store: config.store,
       clock: config.clock,
       onCommitted: (events) => this.onCommitted(events),
@@ -206,7 +214,7 @@ export class Runtime {
     // Before any run resumes: a resumed step's action may already reach the runtime.
     options.onCreated?.(runtime);
     runtime.root.start();
-    if (options.resume) await runtime.resume();
+    if (options.resume) await runtime.adoptWhatIsFree();
     runtime.startTimers(options.resume);
     return runtime;
   }
@@ -216,6 +224,7 @@ export class Runtime {
 
   async start(request: StartRequest): Promise<RunHandle> {
     this.assertOpen();
+    this.assertWritable();
     const plan = request.plan === undefined ? undefined : parsePlan(request.plan, this.config.planContext);
     const goal = request.goal ?? plan?.goal;
     if (goal === undefined || goal.trim() === '') {
@@ -274,7 +283,7 @@ export class Runtime {
     );
     const handle = this.handle(runId);
     this.root.send({ type: 'run.create', runId, input, at });
-    await this.persistence.durable();
+    await this.persistence.durable({ boundMs: this.config.storeRetryMs });
     return handle;
   }
 
@@ -397,10 +406,11 @@ export class Runtime {
   async command(command: Command): Promise<void> {
     this.assertOpen();
     if (this.persistence.owns(command.runId)) {
+      this.assertWritable();
       await this.oneAtATime(command.runId, async () => {
         const error = await this.applyOwned(command);
         if (error) throw error;
-        await this.persistence.durable();
+        await this.persistence.durable({ boundMs: this.config.storeRetryMs });
       });
       return;
     }
@@ -513,8 +523,11 @@ export class Runtime {
           this.persistence.stageCommandApplied(row, `run ${run.id} had ended (${run.phase})`, true);
         // Otherwise another process drives the run (or none yet): the command waits for it.
       }
+      this.faults.succeed('commands');
     } catch (error) {
-      if (!this.closed) this.onFatal(error);
+      if (this.closed) return;
+      if (isTransientStoreError(error)) this.faults.fail('commands', error);
+      else this.onFatal(error);
     } finally {
       this.polling = false;
     }
@@ -585,17 +598,44 @@ export class Runtime {
     const every = Math.max(1, Math.floor(leaseMs / 3));
     const renew = () => {
       if (this.closed) return;
-      this.config.store.leases
-        .renewLeases(this.claim.owner, clock.now() + leaseMs)
-        .then(() => (adopt && !this.closed ? this.resume() : undefined))
-        .catch((error: unknown) => {
-          if (!this.closed) this.onFatal(error);
-        });
+      this.config.store.leases.renewLeases(this.claim.owner, clock.now() + leaseMs).then(
+        () => {
+          this.faults.succeed('leases');
+          return adopt && !this.closed ? this.adoptWhatIsFree() : undefined;
+        },
+        (error: unknown) => {
+          if (this.closed) return;
+          // A busy or full store: the next renewal tries again (leases outlast a few misses).
+          if (isTransientStoreError(error)) this.faults.fail('leases', error);
+          else this.onFatal(error);
+        },
+      );
       this.leaseTimer = clock.setTimeout(renew, every);
     };
     this.leaseTimer = clock.setTimeout(renew, every);
     this.pollTimer = setInterval(() => void this.pollCommands(), this.config.pollMs);
     this.pollTimer.unref?.();
+  }
+
+  /**
+   * Takes over what it can now; a store that fails transiently is reported and tried again
+   * at the next lease renewal (used on open and by the timer, where nobody awaits it).
+   */
+  private async adoptWhatIsFree(): Promise<void> {
+    try {
+      await this.resume();
+      this.faults.succeed('adopt');
+    } catch (error) {
+      if (this.closed) return;
+      if (isTransientStoreError(error)) this.faults.fail('adopt', error);
+      else this.onFatal(error);
+    }
+  }
+
+  /** Refuses a write at once while the store is failing: nothing is staged that could land later. */
+  private assertWritable(): void {
+    const error = this.faults.error;
+    if (this.faults.active && error !== undefined) throw error;
   }
 
   private assertOpen(): void {
@@ -638,8 +678,12 @@ export class Runtime {
     this.questions.rejectAll(closedError);
     try {
       await this.config.store.leases.releaseLeases(this.claim.owner);
+    } catch (error) {
+      // A failing store keeps the leases until they expire; others take the runs over then.
+      if (!isTransientStoreError(error)) throw error;
     } finally {
       this.bus.complete();
+      this.faults.complete();
       if (this.config.ownsStore) await this.config.store.close();
     }
   }
