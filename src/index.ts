@@ -116,6 +116,14 @@ export {
 } from './model/plan.js';
 export { type SpliceOptions, type SpliceResult, spliceSteps } from './model/splice.js';
 export {
+  type ActionDescription,
+  ActionDescriptionSchema,
+  type ActionDetail,
+  describeAction,
+  resolveDescription,
+} from './model/action-description.js';
+export { type ReplanDiff, ReplanDiffSchema, replanDiff } from './model/replan-diff.js';
+export {
   isSettledStepState,
   isTerminalPhase,
   type RunPhase,

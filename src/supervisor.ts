@@ -33,6 +33,8 @@ import { invalidOptions, type SupervisorOptions } from './supervisor-options.js'
 import { type Budget, BudgetSchema } from './model/budget.js';
 import { modelConfigured, resolveModel } from './planning/options.js';
 import { summarizePlan, summarizeReplan } from './planning/summary.js';
+import { type ActionDescription, resolveDescription } from './model/action-description.js';
+import { type ReplanDiff, replanDiff } from './model/replan-diff.js';
 
 export interface StartOptions {
   readonly goal?: string;
@@ -66,7 +68,9 @@ export interface PendingApproval {
   readonly steps: readonly StepOutline[];
   /** A replan waiting for approval (`approveReplans`): the steps it would add. */
   readonly proposal?: readonly StepOutline[];
-  /** The plan as a human reads it: numbered steps, dependencies, confirmation markers. */
+  /** With `proposal`: the replan as a diff against the plan (added, replaced, rewired). */
+  readonly diff?: ReplanDiff;
+  /** The plan as a human reads it: numbered steps, what each runs, dependencies, confirmation markers. */
   readonly summary: string;
 }
 
@@ -74,8 +78,11 @@ export interface PendingConfirmation {
   readonly runId: string;
   readonly stepId: string;
   readonly title: string;
+  readonly kind: string;
   readonly tier: Tier;
   readonly reason?: string;
+  /** What the step will run, in full, with the outputs it reads filled in. */
+  readonly action?: ActionDescription;
 }
 
 export interface PendingRequest {
@@ -449,12 +456,13 @@ class SupervisorApi implements Supervisor {
       const view = await this.runtime.view(run.id);
       if (!view || isTerminalPhase(view.phase)) continue;
       if (view.phase === 'awaitingApproval' || view.phase === 'paused') {
-        const steps = view.steps.map(({ id, title, kind, tier, dependsOn }) => ({
+        const steps = view.steps.map(({ id, title, kind, tier, dependsOn, action }) => ({
           id,
           title,
           kind,
           tier,
           dependsOn,
+          ...(action ? { action } : {}),
         }));
         approvals.push({
           runId: view.id,
@@ -462,7 +470,7 @@ class SupervisorApi implements Supervisor {
           goal: view.goal,
           ...(view.reason ? { reason: view.reason } : {}),
           steps,
-          ...(view.proposal ? { proposal: view.proposal } : {}),
+          ...(view.proposal ? { proposal: view.proposal, diff: replanDiff(steps, view.proposal) } : {}),
           summary: view.proposal
             ? summarizeReplan(view.goal, steps, view.proposal, this.confirmTiers)
             : summarizePlan(view.goal, steps, this.confirmTiers),
@@ -470,12 +478,15 @@ class SupervisorApi implements Supervisor {
       }
       for (const step of view.steps) {
         if (step.state !== 'awaitingConfirmation') continue;
+        const outputOf = (stepId: string) => view.steps.find((other) => other.id === stepId)?.output;
         confirmations.push({
           runId: view.id,
           stepId: step.id,
           title: step.title,
+          kind: step.kind,
           tier: step.tier,
           ...(step.reason ? { reason: step.reason } : {}),
+          ...(step.action ? { action: resolveDescription(step.action, outputOf) } : {}),
         });
       }
     }

@@ -6,7 +6,7 @@ import { createLogUpdate } from 'log-update';
 import type { TaskvisorEvent } from '../model/events.js';
 import type { RunView, StepView } from '../model/views.js';
 import type { Display, FollowedRun } from './follow.js';
-import { type CommandHint, waitingLines } from './hints.js';
+import { type CommandHint, waitingItems } from './hints.js';
 import {
   formatDuration,
   oneLine,
@@ -90,8 +90,10 @@ export class LiveDisplay implements Display {
     const kindWidth = Math.min(12, Math.max(4, ...view.steps.map((step) => step.kind.length)));
     for (const step of view.steps) lines.push(this.stepLine(step, idWidth, kindWidth));
     if (!final) {
-      for (const text of waitingLines(view, run.requests.values(), this.hint))
-        lines.push(paint('yellow', `  ⏸ ${text}`));
+      for (const item of waitingItems(view, run.requests.values(), this.hint)) {
+        lines.push(paint('yellow', `  ⏸ ${item.text}`));
+        for (const line of item.details) lines.push(`      ${line}`);
+      }
     }
     return lines;
   }
@@ -102,7 +104,7 @@ export class LiveDisplay implements Display {
     const duration =
       step.startedAt === undefined ? '' : formatDuration((step.endedAt ?? this.now()) - step.startedAt);
     const attempt = step.attempt > 0 ? `#${step.attempt}` : '';
-    const note = step.error ?? step.reason;
+    const note = step.error ?? step.reason ?? step.action?.summary;
     return [
       ' ',
       paint(STEP_COLOURS[step.state], symbol),

@@ -4,6 +4,7 @@
  * database (from the event log), and the two always agree.
  */
 import { z } from 'zod';
+import { ActionDescriptionSchema } from './action-description.js';
 import { type StepOutline, StepOutlineSchema, type TaskvisorEvent } from './events.js';
 import { type Json, JsonSchema } from './json.js';
 import {
@@ -29,6 +30,10 @@ export const StepViewSchema = z.object({
   reason: z.string().optional(),
   startedAt: z.number().optional(),
   endedAt: z.number().optional(),
+  /** What the step's action does, in full (see `describeAction`). */
+  action: ActionDescriptionSchema.optional(),
+  /** A replaced failed step: the step that took its place. */
+  replacedBy: z.string().optional(),
 });
 export type StepView = z.infer<typeof StepViewSchema>;
 
@@ -93,6 +98,7 @@ function stepFromOutline(outline: StepOutline): StepView {
     state: 'pending',
     attempt: 0,
     dependsOn: [...outline.dependsOn],
+    ...(outline.action ? { action: outline.action } : {}),
   };
 }
 
@@ -173,6 +179,10 @@ export class RunProjection {
       case 'replan.applied':
         header.replans = event.attempt;
         for (const outline of event.steps) this.steps.set(outline.id, stepFromOutline(outline));
+        for (const { failed, by } of event.replaced) {
+          const step = this.steps.get(failed);
+          if (step) step.replacedBy = by;
+        }
         for (const { stepId, from, to } of event.rewired) {
           const step = this.steps.get(stepId);
           if (step) step.dependsOn = step.dependsOn.map((id) => (id === from ? to : id));
@@ -257,9 +267,7 @@ export function resultOf(view: RunView): RunResult {
   }
   const result: RunResult = { phase: view.phase, outputs, usage: { ...view.usage } };
   if (view.phase === 'failed' || view.phase === 'cancelled') {
-    const failed = view.steps.filter(
-      (step) => step.state === 'failed' && !step.reason?.startsWith('replaced by'),
-    );
+    const failed = view.steps.filter((step) => step.state === 'failed' && step.replacedBy === undefined);
     const parts = failed.map((step) => `step ${step.id} failed${step.error ? `: ${step.error}` : ''}`);
     result.error = parts.length > 0 ? parts.join('; ') : (view.reason ?? view.phase);
   }

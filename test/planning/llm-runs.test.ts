@@ -91,7 +91,9 @@ describe('planning with a model', () => {
       [
         'Plan: Tell me about SQLite (2 steps)',
         '  1. facts: Collect facts [research]',
+        '       research: List three facts about SQLite',
         '  2. review: Review the facts [review] after 1',
+        '       review {{steps.facts.output}} against: accuracy',
       ].join('\n'),
     );
     // The planning call asked for structured output with the plan's JSON Schema.
@@ -282,16 +284,34 @@ describe('replanning', () => {
     });
     await until(async () => (await sv.get(run.id))?.phase === 'awaitingApproval');
     const [approval] = (await sv.pending()).approvals;
-    expect(approval!.proposal).toEqual([
-      { id: 'fix', title: 'Fetch another way', kind: 'note', tier: 'read', dependsOn: [], replaces: 'fetch' },
-    ]);
+    const fix = {
+      id: 'fix',
+      title: 'Fetch another way',
+      kind: 'note',
+      tier: 'read',
+      dependsOn: [],
+      replaces: 'fetch',
+      action: { kind: 'note', summary: 'note: ok', details: [{ label: 'output', value: 'ok' }] },
+    };
+    expect(approval!.proposal).toEqual([fix]);
+    // The replan as a diff against the plan: what it adds, replaces and rewires.
+    expect(approval!.diff).toEqual({
+      added: [fix],
+      replaced: [{ failed: 'fetch', by: 'fix' }],
+      rewired: [{ stepId: 'report', from: 'fetch', to: 'fix' }],
+    });
     expect(approval!.summary).toBe(
       [
         'Plan: Fetch and report',
         '  1. fetch [flaky]',
+        '       flaky (no input)',
         '  2. report [note] after 1',
+        '       note: got {{steps.fetch.output}}',
         'Replan proposes 1 step:',
         '+ 3. fix: Fetch another way [note] (replaces fetch)',
+        '       note: ok',
+        '~ fix replaces failed step fetch',
+        '~ report will wait on fix instead of fetch',
       ].join('\n'),
     );
     await sv.approvePlan(run.id, { by: 'ann' });

@@ -2,11 +2,12 @@
 import { type RunPhase, RunPhaseSchema } from '../../model/states.js';
 import type { RunView } from '../../model/views.js';
 import { didYouMean } from '../../model/suggest.js';
+import { summarizeReplan } from '../../planning/summary.js';
 import type { Supervisor } from '../../supervisor.js';
 import { type Io, printJson, printLine } from '../io.js';
 import { driverOf } from '../driver.js';
 import { CliError } from '../exit-codes.js';
-import { type CommandHint, commandHint, waitingLines } from '../hints.js';
+import { type CommandHint, commandHint, waitingItems } from '../hints.js';
 import { describeEvent } from '../line-display.js';
 import { runToMermaid } from '../mermaid-dag.js';
 import { type CommonFlags, closeQuietly, openSupervisor, requireDatabase } from '../open-supervisor.js';
@@ -145,6 +146,18 @@ export function showCommand(runId: string, flags: ShowFlags, io: Io): Promise<nu
         `  ${pad(step.id, idWidth)}  ${pad(step.kind, kindWidth)}  ${pad(step.tier, 11)}  ${paint(STEP_COLOURS[step.state], pad(step.state, 20))}  ${pad(String(step.attempt), 3)}  ${pad(time, 7)}  ${step.dependsOn.join(', ')}`,
       );
     }
+    const described = view.steps.filter((step) => step.action !== undefined);
+    if (described.length > 0) {
+      printLine(io);
+      printLine(io, paint('dim', '  what each step runs'));
+      for (const step of described) printLine(io, `  ${pad(step.id, idWidth)}  ${step.action!.summary}`);
+    }
+    if (view.proposal) {
+      printLine(io);
+      printLine(io, paint('yellow', '  the replan waiting for approval would change the plan:'));
+      for (const line of summarizeReplan(view.goal, view.steps, view.proposal, []).split('\n').slice(1))
+        printLine(io, `  ${line}`);
+    }
     const details = view.steps.filter((step) => step.output !== undefined || step.error || step.reason);
     if (details.length > 0) printLine(io);
     for (const step of details) {
@@ -153,9 +166,13 @@ export function showCommand(runId: string, flags: ShowFlags, io: Io): Promise<nu
       else if (step.reason) printLine(io, `  ${step.id}: ${step.reason}`);
     }
     const requests = (await sv.pending()).requests.filter((request) => request.runId === view.id);
-    const waiting = waitingLines(view, requests, hint);
+    const waiting = waitingItems(view, requests, hint);
     if (waiting.length > 0) printLine(io);
-    for (const line of waiting) printLine(io, paint('yellow', `  waiting: ${line}`));
+    for (const item of waiting) {
+      printLine(io, paint('yellow', `  waiting: ${item.text}`));
+      // The plan's steps and actions are listed above; a confirmation shows what would run.
+      if (item.kind !== 'plan') for (const line of item.details) printLine(io, `      ${line}`);
+    }
     return 0;
   });
 }
