@@ -104,11 +104,13 @@ export {
 export { type Json, JsonSchema } from './model/json.js';
 export { knownKinds, type PlanContext, parsePlan } from './model/parse-plan.js';
 export {
+  type ApproveReplans,
   isIdempotentStep,
   type Plan,
   type PlanInput,
   PlanSchema,
   type Retry,
+  replanNeedsApproval,
   RetrySchema,
   type Step,
   type StepInput,

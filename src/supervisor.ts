@@ -273,7 +273,8 @@ export async function createSupervisor(options: SupervisorOptions = {}): Promise
         maxRuns: options.concurrency?.runs ?? 4,
         stepsPerRun: options.concurrency?.stepsPerRun ?? 4,
         maxReplans: options.maxReplans ?? 2,
-        approveReplans: options.approveReplans ?? false,
+        // A replan that adds steps above `read` waits for a human unless the embedder says otherwise.
+        approveReplans: options.approveReplans ?? 'auto',
         budget: options.budget ?? {},
         ...(model ? { model } : {}),
         confirmTiers,

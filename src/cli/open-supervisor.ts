@@ -80,6 +80,11 @@ export async function loadConfig(file: string): Promise<ConfigOptions> {
 }
 
 export interface OpenOptions {
+  /**
+   * The run starts from a plan file a human wrote: the model replans it only when asked
+   * (`--replan`, or `maxReplans` in the config), never just because a model is configured.
+   */
+  readonly handWritten?: { readonly replan: boolean };
   /** Restore unfinished runs on open (only `resume` without a run id does). */
   readonly resume?: boolean;
   readonly inspect?: SupervisorOptions['inspect'];
@@ -113,6 +118,8 @@ async function driveOptions(flags: DriveFlags): Promise<ConfigOptions> {
 export async function openSupervisor(flags: CommonFlags, open: OpenOptions = {}): Promise<Supervisor> {
   const db = dbPathOf(flags);
   const options = open.drive ? await driveOptions(open.drive) : {};
+  if (open.handWritten && !open.handWritten.replan && options.maxReplans === undefined)
+    options.maxReplans = 0;
   const sink = open.console;
   const channels = (options.channels ?? {}) as Record<string, unknown>;
   if (sink && open.drive && channels.console === undefined) {

@@ -125,6 +125,10 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
     .option('--detach', 'hand the run to a background process (log beside the db) and print its id')
     .option('--require-approval', 'wait for `taskvisor approve <run>` before running the plan')
     .option('--goal <text>', "the run's goal (default: the plan's goal)")
+    .option(
+      '--replan',
+      'for a plan file: let the model add corrective steps when a step fails (off unless this or maxReplans in --config; a replan adding steps above the read tier waits for approval)',
+    )
     .addOption(new Option(`${DETACHED_FLAG} <id>`).hideHelp())
     .action(act(async (target: string, flags) => (await load.run()).runCommand(target, flags, io, argv)));
 

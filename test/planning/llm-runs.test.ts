@@ -321,6 +321,85 @@ describe('replanning', () => {
     expect((await sv.get(run.id))!.proposal).toBeUndefined();
   });
 
+  /** A hand-written plan whose shell-like step fails, replanned with a notify step among the new ones. */
+  const notifyingReplan = reply({
+    steps: [
+      { id: 'fix', title: 'Fetch another way', replaces: 'fetch', action: { kind: 'note', output: 'ok' } },
+      {
+        id: 'tell',
+        title: 'Tell the team',
+        dependsOn: ['fix'],
+        action: { kind: 'notify', channel: 'console', message: 'fetched: {{steps.fix.output}}' },
+      },
+    ],
+  });
+  const fetchAndReport = {
+    goal: 'Fetch and report',
+    plan: {
+      steps: [
+        { id: 'fetch', action: { kind: 'flaky' } },
+        {
+          id: 'report',
+          dependsOn: ['fetch'],
+          action: { kind: 'note', output: 'got {{steps.fetch.output}}' },
+        },
+      ],
+    },
+  };
+
+  it('by default (approveReplans "auto") holds a replan that adds a step above the read tier for approval', async () => {
+    const delivered: string[] = [];
+    const sv = await open({
+      actions: failing,
+      channels: { console: async (message: { message: string }) => void delivered.push(message.message) },
+    });
+    server!.script(notifyingReplan);
+    const run = await sv.start(fetchAndReport);
+    await until(async () => (await sv.get(run.id))?.phase === 'awaitingApproval');
+    const [approval] = (await sv.pending()).approvals;
+    expect(approval!.proposal!.map((step) => [step.id, step.tier, step.action?.summary])).toEqual([
+      ['fix', 'read', 'note: ok'],
+      ['tell', 'write', 'notify console: fetched: {{steps.fix.output}}'],
+    ]);
+    expect(delivered).toEqual([]);
+    await sv.approvePlan(run.id, { by: 'ann' });
+    expect((await run.done).phase).toBe('completed');
+    expect(delivered).toEqual(['fetched: ok']);
+  });
+
+  it('by default applies a replan of read-only steps at once', async () => {
+    const sv = await open({ actions: failing });
+    server!.script(
+      reply({
+        steps: [{ id: 'fix', title: 'Fix', replaces: 'fetch', action: { kind: 'note', output: 'ok' } }],
+      }),
+    );
+    const run = await sv.start(fetchAndReport);
+    const result = await run.done;
+    expect(result.phase).toBe('completed');
+    expect(phases(await eventsOf(sv, run.id))).toEqual(['running', 'replanning', 'running', 'completed']);
+  });
+
+  it('with approveReplans: false set explicitly, applies even a replan with a notify step without asking', async () => {
+    const delivered: string[] = [];
+    const sv = await open({
+      actions: failing,
+      approveReplans: false,
+      channels: { console: async (message: { message: string }) => void delivered.push(message.message) },
+    });
+    server!.script(notifyingReplan);
+    const run = await sv.start(fetchAndReport);
+    expect((await run.done).phase).toBe('completed');
+    expect(phases(await eventsOf(sv, run.id))).toEqual(['running', 'replanning', 'running', 'completed']);
+    expect(delivered).toEqual(['fetched: ok']);
+  });
+
+  it("refuses an approveReplans that is not 'auto', true or false, naming the value", async () => {
+    await expect(
+      createSupervisor({ db: ':memory:', approveReplans: 'sometimes' as unknown as boolean }),
+    ).rejects.toThrow(/approveReplans: must be 'auto', true or false/);
+  });
+
   it('without replans left, the dependents stay skipped and the run fails', async () => {
     const sv = await open({ actions: failing, maxReplans: 1 });
     const misfit = reply({

@@ -19,6 +19,7 @@ export interface RunFlags extends DriveFlags {
   readonly detach?: boolean;
   readonly requireApproval?: boolean;
   readonly goal?: string;
+  readonly replan?: boolean;
   readonly inspect?: boolean;
   readonly inspectPort: number;
   readonly open: boolean;
@@ -66,6 +67,7 @@ export async function runCommand(
       console: (text) => display.display.note(text),
       ...(inspector ? { inspect: inspector.inspect } : {}),
       ...(flags.detachedRunId ? { runId: flags.detachedRunId } : {}),
+      ...(runTarget.kind === 'plan' ? { handWritten: { replan: Boolean(flags.replan) } } : {}),
     });
     const requireApproval = flags.requireApproval ? { requireApproval: true } : {};
     handle = await sv.start(
