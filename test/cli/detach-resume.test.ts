@@ -56,6 +56,31 @@ describe.concurrent('detached runs and resume', () => {
       .toMatch(new RegExp(`^run ${runId} completed in`, 'm'));
   });
 
+  it('watch notices within a few seconds that the driving process died, and says what to run; ls marks the run orphaned', async () => {
+    const db = path.join(cwd, 'orphan.db');
+    const runner = start(['run', crashPlan(20_000), '--db', db, '--config', ACTIONS], { cwd });
+    const runId = /^run (\S+)$/.exec((await runner.line(/^run run_/)).line)![1]!;
+    await runner.line('step index: pending -> running');
+    const listed = await tv(['ls', '--db', db], { cwd });
+    expect(listed.stdout).toMatch(new RegExp(`^${runId} +running +live +`, 'm'));
+
+    const watch = start(['watch', runId, '--db', db], { cwd });
+    await watch.line('step index: pending -> running');
+    runner.process.kill('SIGKILL');
+    const killedAt = Date.now();
+    await runner.exited;
+    const notice = await watch.line(`the process driving run ${runId} (pid ${runner.process.pid}`);
+    expect(notice.line).toContain(`is gone; continue it with`);
+    expect(notice.line).toContain(`resume ${runId}`);
+    expect(notice.at - killedAt).toBeLessThan(5000);
+
+    const orphaned = await tv(['ls', '--db', db], { cwd });
+    expect(orphaned.stdout).toMatch(new RegExp(`^${runId} +running +orphaned +`, 'm'));
+    expect(orphaned.stdout).toContain('orphaned: no live process drives the run; continue it with');
+    watch.process.kill('SIGINT');
+    await watch.exited;
+  });
+
   it("run --detach with a bad plan exits 2 with the background process's message", async () => {
     const bad = path.join(cwd, 'bad.json');
     writeFileSync(

@@ -5,7 +5,8 @@ import { didYouMean } from '../../model/suggest.js';
 import { summarizeReplan } from '../../planning/summary.js';
 import type { Supervisor } from '../../supervisor.js';
 import { type Io, printJson, printLine } from '../io.js';
-import { driverOf } from '../driver.js';
+import { describeStoredCommand, type Driver, type DriverProbe, openDriverProbe } from '../driver.js';
+import { type HumanWait, waitingFor } from '../../model/waiting.js';
 import { CliError } from '../exit-codes.js';
 import { type CommandHint, commandHint, waitingItems } from '../hints.js';
 import { describeEvent } from '../line-display.js';
@@ -57,12 +58,51 @@ function parsePhases(values: readonly string[] | undefined): RunPhase[] | undefi
   });
 }
 
+/** What `ls --json` adds to each RunView: who drives the run, what it waits for, what is stored for it. */
+export interface RunStatus {
+  readonly driver: Driver['state'];
+  readonly pid?: number;
+  readonly host?: string;
+  readonly waitingFor: HumanWait[];
+  /** Commands stored for the run and not applied yet (their kinds). */
+  readonly pendingCommands: string[];
+}
+
+export async function runStatus(probe: DriverProbe, view: RunView): Promise<RunStatus> {
+  const driver = await probe.driver(view.id);
+  return {
+    driver: driver.state,
+    ...(driver.state === 'live' ? { pid: driver.pid, host: driver.host } : {}),
+    waitingFor: waitingFor(view),
+    pendingCommands: (await probe.storedCommands(view.id)).map((command) => command.kind),
+  };
+}
+
+/** `live`, `orphaned`, `live, waits: approval`, `orphaned, waits: confirmation, 1 pending`. */
+function statusLabel(status: RunStatus): string {
+  if (status.driver === 'ended') return '';
+  const parts: string[] = [status.driver];
+  if (status.waitingFor.length > 0) parts.push(`waits: ${status.waitingFor.join('+')}`);
+  if (status.pendingCommands.length > 0) parts.push(`${status.pendingCommands.length} pending`);
+  return parts.join(', ');
+}
+
 export function lsCommand(flags: LsFlags, io: Io): Promise<number> {
   const phases = parsePhases(flags.phase);
   return withSupervisor(flags, async (sv, db) => {
     const views = await sv.list({ ...(phases ? { phase: phases } : {}), limit: flags.limit });
+    const probe = openDriverProbe(db);
+    const statuses = new Map<string, RunStatus>();
+    try {
+      for (const view of views) statuses.set(view.id, await runStatus(probe, view));
+    } finally {
+      await probe.close();
+    }
     if (flags.json) {
-      printJson(io, views);
+      printJson(
+        io,
+        views.map((view) => ({ ...view, status: statuses.get(view.id) })),
+      );
       return 0;
     }
     if (views.length === 0) {
@@ -71,15 +111,33 @@ export function lsCommand(flags: LsFlags, io: Io): Promise<number> {
     }
     const { paint } = styleFor(io.stdout);
     const idWidth = Math.max(...views.map((view) => view.id.length));
+    const labels = new Map(views.map((view) => [view.id, statusLabel(statuses.get(view.id)!)]));
+    const statusWidth = Math.max(6, ...[...labels.values()].map((label) => label.length));
     printLine(
       io,
-      paint('dim', `${pad('RUN', idWidth)}  ${pad('PHASE', 16)}  STEPS  ${pad('CREATED', 19)}  GOAL`),
+      paint(
+        'dim',
+        `${pad('RUN', idWidth)}  ${pad('PHASE', 16)}  ${pad('STATUS', statusWidth)}  STEPS  ${pad('CREATED', 19)}  GOAL`,
+      ),
     );
     for (const view of views) {
       const done = view.steps.filter((step) => step.state === 'succeeded').length;
+      const status = statuses.get(view.id)!;
+      const label = labels.get(view.id)!;
+      const colour = status.driver === 'orphaned' ? 'red' : status.waitingFor.length > 0 ? 'yellow' : 'dim';
       printLine(
         io,
-        `${pad(view.id, idWidth)}  ${paint(PHASE_COLOURS[view.phase], pad(view.phase, 16))}  ${pad(`${done}/${view.steps.length}`, 5)}  ${formatTime(view.createdAt)}  ${oneLine(view.goal, 60)}`,
+        `${pad(view.id, idWidth)}  ${paint(PHASE_COLOURS[view.phase], pad(view.phase, 16))}  ${paint(colour, pad(label, statusWidth))}  ${pad(`${done}/${view.steps.length}`, 5)}  ${formatTime(view.createdAt)}  ${oneLine(view.goal, 60)}`,
+      );
+    }
+    if ([...statuses.values()].some((status) => status.driver === 'orphaned')) {
+      printLine(io);
+      printLine(
+        io,
+        paint(
+          'dim',
+          `orphaned: no live process drives the run; continue it with ${commandHint(flags.db)('resume <run>')}`,
+        ),
       );
     }
     return 0;
@@ -115,13 +173,27 @@ export function showCommand(runId: string, flags: ShowFlags, io: Io): Promise<nu
     );
     if (view.reason) printLine(io, `  reason   ${view.reason}`);
     if (view.result === undefined) {
-      const driver = await driverOf(db, view.id);
-      printLine(
-        io,
-        driver.state === 'alive'
-          ? `  driver   pid ${driver.pid} on ${driver.host}`
-          : `  driver   none (continue it with ${hint(`resume ${view.id}`)})`,
-      );
+      const probe = openDriverProbe(db);
+      try {
+        const driver = await probe.driver(view.id);
+        printLine(
+          io,
+          driver.state === 'live'
+            ? `  driver   live: pid ${driver.pid} on ${driver.host}`
+            : `  driver   orphaned: no live process drives this run; continue it with ${hint(`resume ${view.id}`)}`,
+        );
+        for (const command of await probe.storedCommands(view.id)) {
+          printLine(
+            io,
+            paint(
+              'yellow',
+              `  pending  ${describeStoredCommand(command)}, stored ${formatTime(command.storedAt)}: applies when a process drives the run`,
+            ),
+          );
+        }
+      } finally {
+        await probe.close();
+      }
     }
     if (view.replans > 0) printLine(io, `  replans  ${view.replans}`);
     const { inputTokens, outputTokens, costUsd } = view.usage;

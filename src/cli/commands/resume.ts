@@ -56,7 +56,7 @@ export async function resumeCommand(runId: string | undefined, flags: ResumeFlag
         if (!flags.json) {
           printLine(
             io,
-            `run ${runId} is driven by another process${driver.state === 'alive' ? ` (pid ${driver.pid} on ${driver.host})` : ''}; following it`,
+            `run ${runId} is driven by another process${driver.state === 'live' ? ` (pid ${driver.pid} on ${driver.host})` : ''}; following it`,
           );
         }
       }
