@@ -10,6 +10,7 @@ import { type Io, printJson, printLine } from '../io.js';
 import { CliError } from '../exit-codes.js';
 import { commandHint } from '../hints.js';
 import { closeQuietly, type DriveFlags, openSupervisor } from '../open-supervisor.js';
+import { recordConfig } from '../run-config.js';
 import { exitCodeForViews, followInterruptibly } from './drive.js';
 
 export interface FanoutFlags extends DriveFlags {
@@ -42,6 +43,7 @@ export async function fanoutCommand(prompt: string, flags: FanoutFlags, io: Io):
       console: (text) => display.display.note(text),
     });
     const handle = await sv.fanout({
+      metadata: recordConfig(flags),
       prompt,
       targets: [...flags.target],
       ...(flags.repeat !== undefined ? { repeat: flags.repeat } : {}),

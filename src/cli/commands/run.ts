@@ -13,6 +13,7 @@ import { type InspectorRelay, startInspector } from '../inspector.js';
 import { type Io, printJson, printLine } from '../io.js';
 import { loadRunTarget } from '../load-plan.js';
 import { closeQuietly, dbPathOf, type DriveFlags, openSupervisor } from '../open-supervisor.js';
+import { recordConfig } from '../run-config.js';
 import { exitCodeForViews, followInterruptibly, holdInspector } from './drive.js';
 
 export interface RunFlags extends DriveFlags {
@@ -70,14 +71,17 @@ export async function runCommand(
       ...(runTarget.kind === 'plan' ? { handWritten: { replan: Boolean(flags.replan) } } : {}),
     });
     const requireApproval = flags.requireApproval ? { requireApproval: true } : {};
+    // How it was started, so `resume` drives it with the same config, binaries and model.
+    const metadata = recordConfig(flags);
     handle = await sv.start(
       runTarget.kind === 'plan'
         ? {
             plan: runTarget.plan,
             goal: flags.goal ?? runTarget.plan.goal ?? `Run ${path.basename(runTarget.file)}`,
+            metadata,
             ...requireApproval,
           }
-        : { goal: runTarget.goal, ...requireApproval },
+        : { goal: runTarget.goal, metadata, ...requireApproval },
     );
   } catch (error) {
     display.stop();
