@@ -2,7 +2,8 @@
  * What a run waits for, as lines that say which command answers it: the plan gate, a
  * step's confirmation, a question an action asked.
  */
-import { resolveDescription } from '../model/action-description.js';
+import { resolveDescription, shellWord } from '../model/action-description.js';
+import { thisInvocation } from './invocation.js';
 import type { RunView } from '../model/views.js';
 import { summarizePlan, summarizeReplan } from '../planning/summary.js';
 
@@ -17,13 +18,9 @@ export interface WaitingRequest {
 /** `taskvisor <command> <args> [--db <path>]`: the command to type, for the database in use. */
 export type CommandHint = (command: string) => string;
 
-export function commandHint(db: string | undefined): CommandHint {
-  const suffix = db === undefined ? '' : ` --db ${shellQuote(db)}`;
-  return (command) => `taskvisor ${command}${suffix}`;
-}
-
-export function shellQuote(value: string): string {
-  return /^[\w./:@%+=,-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
+export function commandHint(db: string | undefined, prefix: string = thisInvocation()): CommandHint {
+  const suffix = db === undefined ? '' : ` --db ${shellWord(db)}`;
+  return (command) => `${prefix} ${command}${suffix}`;
 }
 
 /** Something a run waits for: the line that says what and which command answers it, and what would run. */

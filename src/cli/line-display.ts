@@ -6,6 +6,7 @@ import type { TaskvisorEvent } from '../model/events.js';
 import type { RunView } from '../model/views.js';
 import type { Display, FollowedRun } from './follow.js';
 import { type CommandHint, waitingItems } from './hints.js';
+import { verdictLines } from './fanout-lines.js';
 import { oneLine, shownOutput } from './style.js';
 import { summaryLines } from './summary.js';
 
@@ -74,6 +75,13 @@ export function describeEvent(event: TaskvisorEvent): string | undefined {
       return `plan: ${event.steps.map((step) => step.id).join(', ')}`;
     case 'replan.applied':
       return `replanned (${event.attempt}): added ${event.added.join(', ') || 'nothing'}`;
+    case 'worker.transition':
+      return `step ${event.stepId} worker ${event.label} (${event.model}): ${event.from ?? 'new'} -> ${event.to}${event.error ? ` (error: ${oneLine(event.error, 200)})` : ''}`;
+    case 'fanout.reduced': {
+      const verdict = (event.reduction as { verdict?: Record<string, unknown> } | null)?.verdict;
+      const lines = verdict ? verdictLines(event.mode, verdict, 200) : [];
+      return `step ${event.stepId} verdict (${event.mode} by ${event.model})${lines.length > 0 ? `: ${lines.join('; ')}` : ''}`;
+    }
     case 'budget.exceeded':
       return `budget exceeded (${event.limit}): ${event.detail}`;
     default:

@@ -5,6 +5,7 @@
 import { createLogUpdate } from 'log-update';
 import type { TaskvisorEvent } from '../model/events.js';
 import type { RunView, StepView } from '../model/views.js';
+import { workerRows } from './fanout-lines.js';
 import type { Display, FollowedRun } from './follow.js';
 import { type CommandHint, waitingItems } from './hints.js';
 import {
@@ -88,7 +89,10 @@ export class LiveDisplay implements Display {
     ];
     const idWidth = Math.min(24, Math.max(4, ...view.steps.map((step) => step.id.length)));
     const kindWidth = Math.min(12, Math.max(4, ...view.steps.map((step) => step.kind.length)));
-    for (const step of view.steps) lines.push(this.stepLine(step, idWidth, kindWidth));
+    for (const step of view.steps) {
+      lines.push(this.stepLine(step, idWidth, kindWidth));
+      if (step.kind === 'fanout') lines.push(...workerRows(view, step.id).map((row) => paint('dim', row)));
+    }
     if (!final) {
       for (const item of waitingItems(view, run.requests.values(), this.hint)) {
         lines.push(paint('yellow', `  ⏸ ${item.text}`));

@@ -9,6 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { DEFAULT_DB_PATH } from '../store/sqlite-store.js';
 import { createSupervisor, type Supervisor, type SupervisorOptions } from '../supervisor.js';
 import { CliError } from './exit-codes.js';
+import { thisInvocation } from './invocation.js';
 
 /** Flags every command takes. */
 export interface CommonFlags {
@@ -32,7 +33,7 @@ export function requireDatabase(flags: CommonFlags): string {
   const db = dbPathOf(flags);
   if (db !== ':memory:' && !existsSync(db)) {
     throw new CliError(
-      `no taskvisor database at ${JSON.stringify(db)}; start a run first (taskvisor run <plan.json>) or pass --db <path> of an existing database.`,
+      `no taskvisor database at ${JSON.stringify(db)}; start a run first (${thisInvocation()} run <plan.json>) or pass --db <path> of an existing database.`,
     );
   }
   return db;

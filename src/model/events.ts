@@ -190,6 +190,8 @@ export const UsageRecordedEventSchema = z.object({
   inputTokens: z.int().min(0),
   outputTokens: z.int().min(0),
   costUsd: z.number().min(0),
+  /** False when `prices` has no price for the model: its cost is unknown (counted as 0). */
+  priced: z.boolean().optional(),
 });
 
 export const BudgetExceededEventSchema = z.object({

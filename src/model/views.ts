@@ -52,7 +52,10 @@ export type WorkerSummary = z.infer<typeof WorkerSummarySchema>;
 export const UsageSchema = z.object({
   inputTokens: z.int().min(0),
   outputTokens: z.int().min(0),
+  /** Dollars for the priced calls; see `unpriced`. */
   costUsd: z.number().min(0),
+  /** Models called with no price in `prices`: their cost is unknown, not zero. */
+  unpriced: z.array(z.string()).optional(),
 });
 export type Usage = z.infer<typeof UsageSchema>;
 
@@ -224,13 +227,17 @@ export class RunProjection {
         this.workers.set(`${event.stepId}\u0000${event.label}`, worker);
         break;
       }
-      case 'usage.recorded':
+      case 'usage.recorded': {
+        const unpriced = header.usage.unpriced ?? [];
+        const more = event.priced === false && !unpriced.includes(event.model) ? [event.model] : [];
         header.usage = {
           inputTokens: header.usage.inputTokens + event.inputTokens,
           outputTokens: header.usage.outputTokens + event.outputTokens,
           costUsd: roundUsd(header.usage.costUsd + event.costUsd),
+          ...(unpriced.length + more.length > 0 ? { unpriced: [...unpriced, ...more] } : {}),
         };
         break;
+      }
       default:
         break;
     }
@@ -243,7 +250,11 @@ export class RunProjection {
     const header = this.header;
     if (!header) throw new Error('RunProjection.view(): no run.created event was applied');
     const steps = [...this.steps.values()].map((step) => ({ ...step, dependsOn: [...step.dependsOn] }));
-    const view: RunView = { ...header, usage: { ...header.usage }, steps };
+    const usage = {
+      ...header.usage,
+      ...(header.usage.unpriced ? { unpriced: [...header.usage.unpriced] } : {}),
+    };
+    const view: RunView = { ...header, usage, steps };
     if (this.workers.size > 0) view.workers = [...this.workers.values()].map((worker) => ({ ...worker }));
     if (isTerminalPhase(header.phase)) view.result = resultOf(view);
     this.cached = view;

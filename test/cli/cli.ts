@@ -67,9 +67,18 @@ async function ensureBuilt(): Promise<void> {
 
 await ensureBuilt();
 
-/** The environment of every child: no model, no colour, no database from the caller. */
+/**
+ * The environment of every child: no model, no colour, no database from the caller, and
+ * started as the README says, through npx (`npm_command=exec`: hints read `npx taskvisor …`).
+ */
 function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', NODE_NO_WARNINGS: '1', ...extra };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    NO_COLOR: '1',
+    NODE_NO_WARNINGS: '1',
+    npm_command: 'exec',
+    ...extra,
+  };
   for (const name of [
     'TASKVISOR_DB',
     'OPENAI_API_KEY',
@@ -181,6 +190,8 @@ export function json<T = unknown>(exit: Exit): T {
 export async function inProcess(
   args: readonly string[],
 ): Promise<{ code: number; stdout: string; stderr: string }> {
+  // As the children: started through npx, so hints read `npx taskvisor …`.
+  process.env.npm_command = 'exec';
   const { main } = await import('../../src/cli/program.js');
   let stdout = '';
   let stderr = '';

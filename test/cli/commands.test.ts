@@ -205,7 +205,7 @@ describe('bad input exits 2 with a message that names the value and the fix (in 
     const exit = await inProcess([...args, '--db', db]);
     expect(exit.code).toBe(2);
     expect(exit.stderr).toContain(message);
-    if (args[0] !== 'answer') expect(exit.stderr).toContain('list the runs with taskvisor ls');
+    if (args[0] !== 'answer') expect(exit.stderr).toContain('list the runs with npx taskvisor ls');
   });
 
   it('an approval for a run that does not wait for one says what state it is in', async () => {

@@ -139,7 +139,7 @@ describe.concurrent('commands from a second process', () => {
     await first.line('step w: pending -> running');
     expect((await tv(['control', runId, 'w', 'interrupt', '--db', db], { cwd })).code).toBe(0);
     await first.line('step w: running -> interrupted');
-    await first.line(`waiting: step w is interrupted: taskvisor control ${runId} w resume`);
+    await first.line(`waiting: step w is interrupted: npx taskvisor control ${runId} w resume`);
     expect((await tv(['control', runId, 'w', 'cancel', '--db', db], { cwd })).code).toBe(0);
     const exit = await first.exited;
     expect(exit.code).toBe(1);

@@ -48,6 +48,9 @@ describe('with a model configured in the environment', () => {
     expect(exit.stderr).toBe('');
     expect(exit.code).toBe(0);
     expect(exit.stdout).toContain('facts: SQLite is a single file.');
+    // plan-model has no price: its cost is unknown, not $0.0000.
+    expect(exit.stdout).toMatch(/usage: \d+ in \+ \d+ out tokens, cost unknown \(no price for plan-model/);
+    expect(exit.stdout).not.toContain('$0.0000');
     expect(server.remaining).toBe(0);
   });
 
@@ -120,5 +123,32 @@ describe('with a model configured in the environment', () => {
     expect(exit.code).toBe(0);
     const view = RunViewSchema.parse(json(exit));
     expect(view.phase).toBe('completed');
+  });
+
+  it('fanout prints a line per worker as it goes, and each answer and the verdict at the end', async () => {
+    const db = path.join(cwd, 'fanout-verdict.db');
+    server.script(
+      { text: 'Call it warden.' },
+      { text: 'Call it shepherd.' },
+      {
+        text: JSON.stringify({
+          summary: 'Both fine.',
+          winner_label: 'plan-model#2',
+          rationale: 'Shepherd says what it does.',
+          recommended_next_step: 'Use shepherd.',
+        }),
+      },
+    );
+    const exit = await tv(
+      ['fanout', 'Name the tool', '--target', 'plan-model,plan-model', '--reduce', 'best_of_n', '--db', db],
+      { cwd, env },
+    );
+    expect(exit.stderr).toBe('');
+    expect(exit.code).toBe(0);
+    expect(exit.stdout).toContain('step fanout worker plan-model#1 (plan-model): running -> completed');
+    expect(exit.stdout).toContain('step fanout worker plan-model#2 (plan-model): running -> completed');
+    expect(exit.stdout).toMatch(/^ {4}plan-model#1 \(completed\): Call it (warden|shepherd)\.$/m);
+    expect(exit.stdout).toContain('    verdict (best_of_n by plan-model): winner: plan-model#2');
+    expect(exit.stdout).toContain('    why: Shepherd says what it does.');
   });
 });

@@ -103,6 +103,8 @@ describe.concurrent('the web monitor and the inspector', () => {
     runner.process.kill('SIGINT');
     const exit = await runner.exited;
     expect(exit.code).toBe(130);
-    expect(exit.stderr).toContain(`run ${runId} is unfinished and resumes with taskvisor resume ${runId}`);
+    expect(exit.stderr).toContain(
+      `run ${runId} is unfinished and resumes with npx taskvisor resume ${runId}`,
+    );
   });
 });

@@ -10,6 +10,7 @@ import type { Supervisor } from '../../supervisor.js';
 import { type Io, printJson, printLine } from '../io.js';
 import { CliError } from '../exit-codes.js';
 import { driverOf } from '../driver.js';
+import { thisInvocation } from '../invocation.js';
 import { type CommandHint, commandHint } from '../hints.js';
 import { type CommonFlags, closeQuietly, openSupervisor, requireDatabase } from '../open-supervisor.js';
 import { requireRun } from './read.js';
@@ -85,14 +86,14 @@ async function explainGate(
     const view = await sv.get(runId);
     if (view?.phase === 'paused') {
       throw new CliError(
-        `${error.message} It is paused on its budget (${view.reason ?? 'limit reached'}): raise it with taskvisor extend ${runId} --max-cost <usd> | --max-tokens <n> | --max-steps <n>, or cancel it.`,
+        `${error.message} It is paused on its budget (${view.reason ?? 'limit reached'}): raise it with ${thisInvocation()} extend ${runId} --max-cost <usd> | --max-tokens <n> | --max-steps <n>, or cancel it.`,
       );
     }
     const waiting =
       (await sv.get(runId))?.steps.filter((step) => step.state === 'awaitingConfirmation') ?? [];
     if (waiting.length > 0) {
       throw new CliError(
-        `${error.message} It has ${waiting.length === 1 ? 'a step' : 'steps'} waiting for confirmation: ${waiting.map((step) => `taskvisor ${verb} ${runId} ${step.id}`).join(', ')}.`,
+        `${error.message} It has ${waiting.length === 1 ? 'a step' : 'steps'} waiting for confirmation: ${waiting.map((step) => `${thisInvocation()} ${verb} ${runId} ${step.id}`).join(', ')}.`,
       );
     }
   }

@@ -10,9 +10,19 @@ import { type HumanWait, waitingFor } from '../../model/waiting.js';
 import { CliError } from '../exit-codes.js';
 import { type CommandHint, commandHint, waitingItems } from '../hints.js';
 import { describeEvent } from '../line-display.js';
+import { fanoutOutputLines, workerRows } from '../fanout-lines.js';
 import { runToMermaid } from '../mermaid-dag.js';
 import { type CommonFlags, closeQuietly, openSupervisor, requireDatabase } from '../open-supervisor.js';
-import { formatDuration, formatTime, oneLine, pad, PHASE_COLOURS, STEP_COLOURS, styleFor } from '../style.js';
+import {
+  formatDuration,
+  formatTime,
+  formatUsage,
+  oneLine,
+  pad,
+  PHASE_COLOURS,
+  STEP_COLOURS,
+  styleFor,
+} from '../style.js';
 
 async function withSupervisor<T>(
   flags: CommonFlags,
@@ -196,9 +206,8 @@ export function showCommand(runId: string, flags: ShowFlags, io: Io): Promise<nu
       }
     }
     if (view.replans > 0) printLine(io, `  replans  ${view.replans}`);
-    const { inputTokens, outputTokens, costUsd } = view.usage;
-    if (inputTokens + outputTokens > 0)
-      printLine(io, `  usage    ${inputTokens} in + ${outputTokens} out tokens, $${costUsd.toFixed(4)}`);
+    const { inputTokens, outputTokens } = view.usage;
+    if (inputTokens + outputTokens > 0) printLine(io, `  usage    ${formatUsage(view.usage)}`);
     if (view.result?.error) printLine(io, `  error    ${oneLine(view.result.error, 300)}`);
     printLine(io);
     const idWidth = Math.max(4, ...view.steps.map((step) => step.id.length));
@@ -217,6 +226,7 @@ export function showCommand(runId: string, flags: ShowFlags, io: Io): Promise<nu
         io,
         `  ${pad(step.id, idWidth)}  ${pad(step.kind, kindWidth)}  ${pad(step.tier, 11)}  ${paint(STEP_COLOURS[step.state], pad(step.state, 20))}  ${pad(String(step.attempt), 3)}  ${pad(time, 7)}  ${step.dependsOn.join(', ')}`,
       );
+      if (step.kind === 'fanout') for (const row of workerRows(view, step.id)) printLine(io, `  ${row}`);
     }
     const described = view.steps.filter((step) => step.action !== undefined);
     if (described.length > 0) {
@@ -233,7 +243,11 @@ export function showCommand(runId: string, flags: ShowFlags, io: Io): Promise<nu
     const details = view.steps.filter((step) => step.output !== undefined || step.error || step.reason);
     if (details.length > 0) printLine(io);
     for (const step of details) {
-      if (step.output !== undefined) printLine(io, `  ${step.id} → ${oneLine(step.output, 200)}`);
+      const fanout = step.kind === 'fanout' ? fanoutOutputLines(step.output) : undefined;
+      if (fanout) {
+        printLine(io, `  ${step.id} →`);
+        for (const line of fanout) printLine(io, `      ${line}`);
+      } else if (step.output !== undefined) printLine(io, `  ${step.id} → ${oneLine(step.output, 200)}`);
       if (step.error) printLine(io, `  ${step.id} ✖ ${oneLine(step.error, 200)}`);
       else if (step.reason) printLine(io, `  ${step.id}: ${step.reason}`);
     }

@@ -12,7 +12,8 @@ import { commandHint } from '../hints.js';
 import { type InspectorRelay, startInspector } from '../inspector.js';
 import { type Io, printJson, printLine } from '../io.js';
 import { loadRunTarget } from '../load-plan.js';
-import { closeQuietly, dbPathOf, type DriveFlags, openSupervisor } from '../open-supervisor.js';
+import { closeQuietly, dbPathOf, type DriveFlags, loadConfig, openSupervisor } from '../open-supervisor.js';
+import { hasModel, requireModelFor, requireModelForGoal } from '../preflight.js';
 import { recordConfig } from '../run-config.js';
 import { exitCodeForViews, followInterruptibly, holdInspector } from './drive.js';
 
@@ -36,6 +37,10 @@ export async function runCommand(
 ): Promise<number> {
   const runTarget = loadRunTarget(target);
   const hint = commandHint(flags.db);
+  // Up front (exit 2), not at run time: what the run would need a model for.
+  const withModel = hasModel(flags, flags.config ? await loadConfig(flags.config) : {});
+  if (runTarget.kind === 'goal') requireModelForGoal(runTarget.goal, withModel);
+  else requireModelFor(runTarget.plan, withModel, Boolean(flags.replan));
   if (flags.detach) {
     const started = await detachRun(argv, dbPathOf(flags));
     if (flags.json) printJson(io, { runId: started.runId });
