@@ -7,7 +7,7 @@ import type { Observable } from 'rxjs/internal/Observable';
 import type { StepControlAction } from '../machines/protocol.js';
 import { type Clock, systemClock } from './clock.js';
 import { TaskvisorError } from './errors.js';
-import { type Answer, AnswerSchema, type StepOutline, type TaskvisorEvent } from './model/events.js';
+import { type Answer, AnswerSchema, type TaskvisorEvent } from './model/events.js';
 import type { Json } from './model/json.js';
 import { knownKinds, type PlanContext } from './model/parse-plan.js';
 import type { PlanInput } from './model/plan.js';
@@ -33,8 +33,9 @@ import { invalidOptions, type SupervisorOptions } from './supervisor-options.js'
 import { type Budget, BudgetSchema } from './model/budget.js';
 import { modelConfigured, resolveModel } from './planning/options.js';
 import { summarizePlan, summarizeReplan } from './planning/summary.js';
-import { type ActionDescription, resolveDescription } from './model/action-description.js';
-import { type ReplanDiff, replanDiff } from './model/replan-diff.js';
+import { resolveDescription } from './model/action-description.js';
+import type { Pending, PendingApproval, PendingConfirmation, PendingRequest } from './model/pending.js';
+import { replanDiff } from './model/replan-diff.js';
 
 export interface StartOptions {
   readonly goal?: string;
@@ -57,47 +58,6 @@ export interface FanoutOptions {
   readonly reduce?: { readonly mode: ReduceMode; readonly target?: string | FanoutTarget };
   readonly budget?: Budget;
   readonly metadata?: Record<string, Json>;
-}
-
-export interface PendingApproval {
-  readonly runId: string;
-  /** `plan`: approvePlan / rejectPlan; `budget`: extendBudget / cancel. */
-  readonly kind: 'plan' | 'budget';
-  readonly goal: string;
-  readonly reason?: string;
-  readonly steps: readonly StepOutline[];
-  /** A replan waiting for approval (`approveReplans`): the steps it would add. */
-  readonly proposal?: readonly StepOutline[];
-  /** With `proposal`: the replan as a diff against the plan (added, replaced, rewired). */
-  readonly diff?: ReplanDiff;
-  /** The plan as a human reads it: numbered steps, what each runs, dependencies, confirmation markers. */
-  readonly summary: string;
-}
-
-export interface PendingConfirmation {
-  readonly runId: string;
-  readonly stepId: string;
-  readonly title: string;
-  readonly kind: string;
-  readonly tier: Tier;
-  readonly reason?: string;
-  /** What the step will run, in full, with the outputs it reads filled in. */
-  readonly action?: ActionDescription;
-}
-
-export interface PendingRequest {
-  readonly requestId: string;
-  readonly runId: string;
-  readonly stepId: string;
-  readonly question: string;
-  readonly options?: ReadonlyArray<{ readonly id: string; readonly label: string }>;
-  readonly openedAt: number;
-}
-
-export interface Pending {
-  readonly approvals: PendingApproval[];
-  readonly confirmations: PendingConfirmation[];
-  readonly requests: PendingRequest[];
 }
 
 export interface RunTrace {
@@ -589,5 +549,6 @@ class SupervisorApi implements Supervisor {
 }
 
 export type { RunHandle } from './runtime/runtime.js';
+export type { Pending, PendingApproval, PendingConfirmation, PendingRequest } from './model/pending.js';
 export type { SupervisorOptions } from './supervisor-options.js';
 export type { ActionContext, ActionFunction, Question } from './runtime/executor.js';

@@ -10,6 +10,8 @@ import { isTerminalPhase, type RunPhase } from '../model/states.js';
 import { isProcessAlive } from '../runtime/leases.js';
 import { openSqliteStore } from '../store/sqlite-store.js';
 import type { Lease } from '../store/store.js';
+import type { RunView } from '../model/views.js';
+import { type HumanWait, waitingFor } from '../model/waiting.js';
 
 export type Driver =
   | { readonly state: 'live'; readonly pid: number; readonly host: string }
@@ -83,4 +85,24 @@ export async function driverOf(db: string, runId: string): Promise<Driver> {
 /** How a stored command reads: `cancel`, `confirmStep wipe by ann`. */
 export function describeStoredCommand(command: StoredCommand): string {
   return `${command.kind}${command.stepId ? ` ${command.stepId}` : ''}${command.by ? ` by ${command.by}` : ''}`;
+}
+
+/** What `ls --json` adds to each RunView: who drives the run, what it waits for, what is stored for it. */
+export interface RunStatus {
+  readonly driver: Driver['state'];
+  readonly pid?: number;
+  readonly host?: string;
+  readonly waitingFor: HumanWait[];
+  /** Commands stored for the run and not applied yet (their kinds). */
+  readonly pendingCommands: string[];
+}
+
+export async function runStatus(probe: DriverProbe, view: RunView): Promise<RunStatus> {
+  const driver = await probe.driver(view.id);
+  return {
+    driver: driver.state,
+    ...(driver.state === 'live' ? { pid: driver.pid, host: driver.host } : {}),
+    waitingFor: waitingFor(view),
+    pendingCommands: (await probe.storedCommands(view.id)).map((command) => command.kind),
+  };
 }

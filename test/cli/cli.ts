@@ -19,14 +19,17 @@ function newestSource(directory: string): number {
   for (const entry of readdirSync(directory, { withFileTypes: true })) {
     const full = path.join(directory, entry.name);
     if (entry.isDirectory()) newest = Math.max(newest, newestSource(full));
-    else if (entry.name.endsWith('.ts')) newest = Math.max(newest, statSync(full).mtimeMs);
+    else if (/\.(ts|tsx|css)$/.test(entry.name)) newest = Math.max(newest, statSync(full).mtimeMs);
   }
   return newest;
 }
 
+/** The console's built page (dist/console/), which `npm run build` makes from src/serve/page/. */
+const PAGE = path.join(REPO, 'dist/console/app.js');
+
 function isBuilt(): boolean {
-  if (!existsSync(BIN)) return false;
-  const built = statSync(BIN).mtimeMs;
+  if (!existsSync(BIN) || !existsSync(PAGE)) return false;
+  const built = Math.min(statSync(BIN).mtimeMs, statSync(PAGE).mtimeMs);
   return ['src', 'machines'].every((directory) => newestSource(path.join(REPO, directory)) <= built);
 }
 
@@ -55,7 +58,16 @@ async function ensureBuilt(): Promise<void> {
           stdio: 'ignore',
         },
       );
+      spawnSync(
+        process.execPath,
+        [path.join(REPO, 'node_modules/tsx/dist/cli.mjs'), 'src/serve/build-page.ts'],
+        {
+          cwd: REPO,
+          stdio: 'ignore',
+        },
+      );
       if (!existsSync(BIN)) throw new Error('npm run build did not produce dist/src/cli/bin.js');
+      if (!existsSync(PAGE)) throw new Error('npm run build did not produce dist/console/app.js');
       // As `npm run build` does: the bin is run directly by `npx taskvisor`.
       chmodSync(BIN, 0o755);
       return;

@@ -5,8 +5,7 @@ import { didYouMean } from '../../model/suggest.js';
 import { summarizeReplan } from '../../planning/summary.js';
 import type { Supervisor } from '../../supervisor.js';
 import { type Io, printJson, printLine } from '../io.js';
-import { describeStoredCommand, type Driver, type DriverProbe, openDriverProbe } from '../driver.js';
-import { type HumanWait, waitingFor } from '../../model/waiting.js';
+import { describeStoredCommand, openDriverProbe, type RunStatus, runStatus } from '../driver.js';
 import { CliError } from '../exit-codes.js';
 import { type CommandHint, commandHint, waitingItems } from '../hints.js';
 import { describeEvent } from '../line-display.js';
@@ -66,26 +65,6 @@ function parsePhases(values: readonly string[] | undefined): RunPhase[] | undefi
     }
     return parsed.data;
   });
-}
-
-/** What `ls --json` adds to each RunView: who drives the run, what it waits for, what is stored for it. */
-export interface RunStatus {
-  readonly driver: Driver['state'];
-  readonly pid?: number;
-  readonly host?: string;
-  readonly waitingFor: HumanWait[];
-  /** Commands stored for the run and not applied yet (their kinds). */
-  readonly pendingCommands: string[];
-}
-
-export async function runStatus(probe: DriverProbe, view: RunView): Promise<RunStatus> {
-  const driver = await probe.driver(view.id);
-  return {
-    driver: driver.state,
-    ...(driver.state === 'live' ? { pid: driver.pid, host: driver.host } : {}),
-    waitingFor: waitingFor(view),
-    pendingCommands: (await probe.storedCommands(view.id)).map((command) => command.kind),
-  };
 }
 
 /** `live`, `orphaned`, `live, waits: approval`, `orphaned, waits: confirmation, 1 pending`. */
