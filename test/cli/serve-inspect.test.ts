@@ -96,13 +96,17 @@ describe.concurrent('the web monitor and the inspector', () => {
         body: JSON.stringify(body),
       });
     try {
-      const [request] = (
-        (await (
-          await fetch(new URL(`/api/runs/${runId}`, url), {
-            headers: { authorization: `Bearer ${url.searchParams.get('token')}` },
-          })
-        ).json()) as { status: { driver: string }; pending: { requests: Array<{ requestId: string }> } }
-      ).pending.requests;
+      const detail = (await (
+        await fetch(new URL(`/api/runs/${runId}`, url), {
+          headers: { authorization: `Bearer ${url.searchParams.get('token')}` },
+        })
+      ).json()) as {
+        status: { driver: string; waitingFor: string[] };
+        pending: { requests: Array<{ requestId: string }> };
+      };
+      // Told apart from a live run: orphaned, and waiting for an answer.
+      expect(detail.status).toMatchObject({ driver: 'orphaned', waitingFor: ['answer'] });
+      const [request] = detail.pending.requests;
       // Answered while nobody drives the run: stored, and said to be pending.
       const answer = await post(`/api/requests/${request!.requestId}/answer`, { optionId: 'yes' });
       expect(await answer.json()).toMatchObject({ ok: true, pending: true });

@@ -60,8 +60,17 @@ describe.runIf(BROWSER_TESTS)('the console in a browser', () => {
   let server: Running;
   let url = '';
   let runId = '';
+  let orphanId = '';
 
   beforeAll(async () => {
+    // A run whose process died while its plan waited: orphaned, and waiting.
+    const orphan = start(['run', path.join(EXAMPLES, 'hello.json'), '--db', db, '--require-approval'], {
+      cwd,
+    });
+    orphanId = /^run (\S+)$/.exec((await orphan.line(/^run run_/)).line)![1]!;
+    await orphan.line('waiting: plan waits for approval');
+    orphan.process.kill('SIGKILL');
+    await orphan.exited;
     runner = start(
       [
         'run',
@@ -107,7 +116,14 @@ describe.runIf(BROWSER_TESTS)('the console in a browser', () => {
     await item.waitFor();
     expect(await item.textContent()).toContain('Release the docs');
     expect(await item.locator('.marker').textContent()).toBe('waits: approval');
+    // The dead process's run is told apart: orphaned, with a way to resume it.
+    const orphan = page.locator(`a[data-run="${orphanId}"]`);
+    expect(await orphan.locator('.marker').textContent()).toBe('waits: approval (orphaned)');
+    await orphan.click();
+    await page.getByTestId('driver').getByText('Orphaned: no live process drives this run').waitFor();
+    expect(await page.getByRole('button', { name: 'Resume the run' }).isVisible()).toBe(true);
     await item.click();
+    expect(await page.getByTestId('driver').textContent()).toMatch(/^Driven by pid \d+/);
 
     // Blind-free approval: the command line is on screen before the button is pressed.
     const approval = page.getByRole('region', { name: 'approval' });
