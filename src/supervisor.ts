@@ -7,7 +7,7 @@ import type { Observable } from 'rxjs/internal/Observable';
 import type { StepControlAction } from '../machines/protocol.js';
 import { type Clock, systemClock } from './clock.js';
 import { TaskvisorError } from './errors.js';
-import { type Answer, AnswerSchema, type StepOutline, type TaskvisorEvent } from './model/events.js';
+import { type Answer, AnswerSchema, type TaskvisorEvent } from './model/events.js';
 import type { Json } from './model/json.js';
 import { knownKinds, type PlanContext } from './model/parse-plan.js';
 import type { PlanInput } from './model/plan.js';
@@ -35,6 +35,9 @@ import { invalidOptions, type SupervisorOptions } from './supervisor-options.js'
 import { type Budget, BudgetSchema } from './model/budget.js';
 import { modelConfigured, resolveModel } from './planning/options.js';
 import { summarizePlan, summarizeReplan } from './planning/summary.js';
+import { resolveDescription } from './model/action-description.js';
+import type { Pending, PendingApproval, PendingConfirmation, PendingRequest } from './model/pending.js';
+import { replanDiff } from './model/replan-diff.js';
 
 export interface StartOptions {
   readonly goal?: string;
@@ -57,42 +60,6 @@ export interface FanoutOptions {
   readonly reduce?: { readonly mode: ReduceMode; readonly target?: string | FanoutTarget };
   readonly budget?: Budget;
   readonly metadata?: Record<string, Json>;
-}
-
-export interface PendingApproval {
-  readonly runId: string;
-  /** `plan`: approvePlan / rejectPlan; `budget`: extendBudget / cancel. */
-  readonly kind: 'plan' | 'budget';
-  readonly goal: string;
-  readonly reason?: string;
-  readonly steps: readonly StepOutline[];
-  /** A replan waiting for approval (`approveReplans`): the steps it would add. */
-  readonly proposal?: readonly StepOutline[];
-  /** The plan as a human reads it: numbered steps, dependencies, confirmation markers. */
-  readonly summary: string;
-}
-
-export interface PendingConfirmation {
-  readonly runId: string;
-  readonly stepId: string;
-  readonly title: string;
-  readonly tier: Tier;
-  readonly reason?: string;
-}
-
-export interface PendingRequest {
-  readonly requestId: string;
-  readonly runId: string;
-  readonly stepId: string;
-  readonly question: string;
-  readonly options?: ReadonlyArray<{ readonly id: string; readonly label: string }>;
-  readonly openedAt: number;
-}
-
-export interface Pending {
-  readonly approvals: PendingApproval[];
-  readonly confirmations: PendingConfirmation[];
-  readonly requests: PendingRequest[];
 }
 
 export interface RunTrace {
@@ -303,7 +270,8 @@ export async function createSupervisor(options: SupervisorOptions = {}): Promise
         maxRuns: options.concurrency?.runs ?? 4,
         stepsPerRun: options.concurrency?.stepsPerRun ?? 4,
         maxReplans: options.maxReplans ?? 2,
-        approveReplans: options.approveReplans ?? false,
+        // A replan that adds steps above `read` waits for a human unless the embedder says otherwise.
+        approveReplans: options.approveReplans ?? 'auto',
         budget: options.budget ?? {},
         ...(model ? { model } : {}),
         confirmTiers,
@@ -525,12 +493,13 @@ class SupervisorApi implements Supervisor {
       const view = await this.runtime.view(run.id);
       if (!view || isTerminalPhase(view.phase)) continue;
       if (view.phase === 'awaitingApproval' || view.phase === 'paused') {
-        const steps = view.steps.map(({ id, title, kind, tier, dependsOn }) => ({
+        const steps = view.steps.map(({ id, title, kind, tier, dependsOn, action }) => ({
           id,
           title,
           kind,
           tier,
           dependsOn,
+          ...(action ? { action } : {}),
         }));
         approvals.push({
           runId: view.id,
@@ -538,7 +507,7 @@ class SupervisorApi implements Supervisor {
           goal: view.goal,
           ...(view.reason ? { reason: view.reason } : {}),
           steps,
-          ...(view.proposal ? { proposal: view.proposal } : {}),
+          ...(view.proposal ? { proposal: view.proposal, diff: replanDiff(steps, view.proposal) } : {}),
           summary: view.proposal
             ? summarizeReplan(view.goal, steps, view.proposal, this.confirmTiers)
             : summarizePlan(view.goal, steps, this.confirmTiers),
@@ -546,12 +515,15 @@ class SupervisorApi implements Supervisor {
       }
       for (const step of view.steps) {
         if (step.state !== 'awaitingConfirmation') continue;
+        const outputOf = (stepId: string) => view.steps.find((other) => other.id === stepId)?.output;
         confirmations.push({
           runId: view.id,
           stepId: step.id,
           title: step.title,
+          kind: step.kind,
           tier: step.tier,
           ...(step.reason ? { reason: step.reason } : {}),
+          ...(step.action ? { action: resolveDescription(step.action, outputOf) } : {}),
         });
       }
     }
@@ -675,5 +647,6 @@ class SupervisorApi implements Supervisor {
 }
 
 export type { RunHandle } from './runtime/runtime.js';
+export type { Pending, PendingApproval, PendingConfirmation, PendingRequest } from './model/pending.js';
 export type { SupervisorOptions } from './supervisor-options.js';
 export type { ActionContext, ActionFunction, Question } from './runtime/executor.js';

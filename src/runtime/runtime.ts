@@ -23,7 +23,7 @@ import { TaskvisorError } from '../errors.js';
 import type { TaskvisorEvent } from '../model/events.js';
 import type { Json } from '../model/json.js';
 import { type PlanContext, parsePlan } from '../model/parse-plan.js';
-import type { PlanInput } from '../model/plan.js';
+import type { ApproveReplans, PlanInput } from '../model/plan.js';
 import { isTerminalPhase, type RunPhase } from '../model/states.js';
 import type { Tier } from '../model/tier.js';
 import { type RunResult, type RunView, resultOf } from '../model/views.js';
@@ -64,7 +64,7 @@ export interface RuntimeConfig {
   readonly maxRuns: number;
   readonly stepsPerRun: number;
   readonly maxReplans: number;
-  readonly approveReplans: boolean;
+  readonly approveReplans: ApproveReplans;
   /** Every run's limits unless its start() says otherwise. */
   readonly budget: Budget;
   readonly model?: RuntimeModel;
