@@ -1,17 +1,6 @@
 /** The runs: a phase filter, a search over goals, and markers for live, orphaned and waiting runs. */
+import { RUN_PHASES } from '../../model/run-phases.js';
 import type { RunRow } from './api.js';
-
-const PHASES = [
-  'queued',
-  'planning',
-  'awaitingApproval',
-  'running',
-  'replanning',
-  'paused',
-  'completed',
-  'failed',
-  'cancelled',
-];
 
 export function marker(row: RunRow): { text: string; kind: string } | undefined {
   const { status } = row;
@@ -45,7 +34,7 @@ export function RunList(props: {
           onChange={(event) => props.onPhase((event.target as HTMLSelectElement).value)}
         >
           <option value="">all phases</option>
-          {PHASES.map((phase) => (
+          {RUN_PHASES.map((phase) => (
             <option key={phase} value={phase}>
               {phase}
             </option>
