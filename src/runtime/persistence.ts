@@ -30,7 +30,7 @@ import type {
   RequestRow,
   RunRow,
 } from '../store/rows.js';
-import { isTransientStoreError } from '../store/sqlite-errors.js';
+import { isTransientStoreError } from '../store/store-errors.js';
 import type { Batch, BatchEvent, Store } from '../store/store.js';
 import type { StoreFaults } from './store-faults.js';
 import {

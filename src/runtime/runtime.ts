@@ -47,7 +47,7 @@ import { Questions } from './questions.js';
 import { replanRequestOf } from './replan-request.js';
 import { deadHolder, ownerClaim } from './leases.js';
 import { Persistence } from './persistence.js';
-import { isTransientStoreError } from '../store/sqlite-errors.js';
+import { isTransientStoreError } from '../store/store-errors.js';
 import { StoreFaults } from './store-faults.js';
 import { ReadModel } from './read-model.js';
 import { assembleTask, stepOutline } from './snapshots.js';
