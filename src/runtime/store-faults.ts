@@ -4,7 +4,9 @@
  * fault (busy, full, unavailable) is retried by whoever hit it; this keeps the state for
  * `health()` and tells `faults$` when writing starts to fall behind and when it recovers.
  */
-import { defer, type Observable, startWith, Subject } from 'rxjs';
+// The two classes only: the rxjs index would load all of rxjs at import time.
+import { Observable } from 'rxjs/internal/Observable';
+import { Subject } from 'rxjs/internal/Subject';
 import type { Clock } from '../clock.js';
 import { TaskvisorError } from '../errors.js';
 import type { StoreState } from '../store/store.js';
@@ -45,9 +47,10 @@ export class StoreFaults {
 
   /** The notices; a subscriber that comes while the store is failing is told so first. */
   get faults$(): Observable<StoreFault> {
-    return defer(() =>
-      this.active ? this.notices.pipe(startWith(this.notice('failing'))) : this.notices.asObservable(),
-    );
+    return new Observable<StoreFault>((subscriber) => {
+      if (this.active) subscriber.next(this.notice('failing'));
+      return this.notices.subscribe(subscriber);
+    });
   }
 
   /** The first error of the current fault, when the store is failing. */
