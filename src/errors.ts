@@ -17,6 +17,8 @@ export type TaskvisorErrorCode =
   | 'BAD_REPLACEMENT'
   // runtime input
   | 'INVALID_OPTION'
+  | 'INVALID_ARGUMENT'
+  | 'LIMIT_EXCEEDED'
   | 'UNKNOWN_RUN'
   | 'UNKNOWN_STEP'
   | 'UNKNOWN_REQUEST'

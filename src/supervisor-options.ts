@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { type BuiltinOptions, BuiltinOptionSchemas } from './actions/builtin-options.js';
 import type { Clock } from './clock.js';
 import { TaskvisorError } from './errors.js';
+import { type LimitOptions, LimitsSchema } from './model/limits.js';
 import { didYouMean } from './model/suggest.js';
 import { type Tier, TierSchema } from './model/tier.js';
 import { type ModelOptions, ModelOptionSchemas } from './planning/options.js';
@@ -53,6 +54,12 @@ export interface SupervisorOptions extends BuiltinOptions, ModelOptions {
    * store recovers.
    */
   readonly storeRetryMs?: number;
+  /**
+   * Input limits, each a `LIMIT_EXCEEDED` error naming it when passed: `goalChars` (10,000),
+   * `metadataBytes` (64 KiB), `planSteps` (10,000), `stepBytes` (1 MiB), `outputBytes` of a
+   * custom action (4 MiB; over it the step fails), `jsonDepth` (100, at most 500).
+   */
+  readonly limits?: LimitOptions;
 }
 
 const OptionsSchema = z.strictObject({
@@ -93,6 +100,7 @@ const OptionsSchema = z.strictObject({
   leaseMs: z.int().min(10).optional(),
   pollMs: z.int().min(1).optional(),
   storeRetryMs: z.int().min(0).optional(),
+  limits: LimitsSchema.optional(),
   ...BuiltinOptionSchemas,
   ...ModelOptionSchemas,
 });

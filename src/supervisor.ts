@@ -7,12 +7,50 @@ import type { Observable } from 'rxjs/internal/Observable';
 import type { StepControlAction } from '../machines/protocol.js';
 import { type Clock, systemClock } from './clock.js';
 import { TaskvisorError } from './errors.js';
-import { type Answer, AnswerSchema, type TaskvisorEvent } from './model/events.js';
+import type { Answer, TaskvisorEvent } from './model/events.js';
 import type { Json } from './model/json.js';
 import { knownKinds, type PlanContext } from './model/parse-plan.js';
 import type { PlanInput } from './model/plan.js';
-import { isTerminalPhase, type RunPhase, RunPhaseSchema } from './model/states.js';
-import { didYouMean } from './model/suggest.js';
+import { isTerminalPhase, type RunPhase } from './model/states.js';
+import {
+  ANSWER_SHAPE,
+  AnswerArgumentSchema,
+  APPROVE_SHAPE,
+  ApproveOptionsSchema,
+  BUDGET_SHAPE,
+  BudgetArgumentSchema,
+  BY_SHAPE,
+  ByOptionsSchema,
+  CANCEL_SHAPE,
+  CancelOptionsSchema,
+  checkGoal,
+  checkMetadata,
+  CONFIRM_SHAPE,
+  ConfirmOptionsSchema,
+  ControlActionArgumentSchema,
+  EVENTS_SHAPE,
+  EventsOptionsSchema,
+  FANOUT_SHAPE,
+  FanoutOptionsSchema,
+  LIST_SHAPE,
+  ListFilterSchema,
+  MONITOR_SHAPE,
+  MonitorOptionsSchema,
+  OptionalRunIdSchema,
+  REJECT_SHAPE,
+  RejectOptionsSchema,
+  RequestIdArgumentSchema,
+  RunIdArgumentSchema,
+  SEARCH_SHAPE,
+  SearchOptionsSchema,
+  SearchTextSchema,
+  START_SHAPE,
+  StartOptionsSchema,
+  StepIdArgumentSchema,
+} from './model/api-arguments.js';
+import { argumentError, checkArgument } from './model/argument-check.js';
+import { checkOutput, type Limits, resolveLimits } from './model/limits.js';
+import { checkPlanInSlices } from './time-slices.js';
 import { DEFAULT_CONFIRM_TIERS, type Tier } from './model/tier.js';
 import type { RunView, Usage } from './model/views.js';
 import { DEFAULT_DB_PATH, openSqliteStore } from './store/sqlite-open.js';
@@ -26,13 +64,13 @@ import { createBuiltinActions } from './actions/builtin.js';
 import { type FanoutServices, fanoutStatesOf } from './actions/fanout.js';
 import { type MonitorView, monitorView } from './fanout/monitor.js';
 import { type WorkerResult, workerResults } from './fanout/fanout-state.js';
-import type { FanoutTarget, ReduceMode } from './model/action.js';
+import { FanoutActionSchema, type FanoutTarget, type ReduceMode } from './model/action.js';
 import { resolveBuiltinOptions } from './actions/builtin-options.js';
 import { auditKeyRecord, keyedSince } from './audit/hash-chain.js';
 import { type AuditVerification, verifyAudit } from './audit/verify-audit.js';
 import { createEpisodicMemory, type EpisodicMemory } from './memory/episodic-memory.js';
 import { invalidOptions, type SupervisorOptions } from './supervisor-options.js';
-import { type Budget, BudgetSchema } from './model/budget.js';
+import type { Budget } from './model/budget.js';
 import { modelConfigured, resolveModel } from './planning/options.js';
 import { summarizePlan, summarizeReplan } from './planning/summary.js';
 import { resolveDescription } from './model/action-description.js';
@@ -95,7 +133,6 @@ export interface ListFilter {
 
 /** How many runs `list()` returns when no limit is given. */
 export const DEFAULT_LIST_LIMIT = 50;
-const MAX_LIST_LIMIT = 1000;
 
 export interface Supervisor {
   start(options: StartOptions): Promise<RunHandle>;
@@ -159,33 +196,8 @@ function pendingRequest(row: RequestRow): PendingRequest {
   };
 }
 
-function checkBudget(budget: unknown, method: string): Budget {
-  const result = BudgetSchema.safeParse(budget);
-  if (result.success) return result.data;
-  const issue = result.error.issues[0]!;
-  const where = issue.path.map(String).join('.') || 'budget';
-  throw new TaskvisorError(
-    'INVALID_OPTION',
-    `${method}: ${where === 'budget' ? 'budget' : `budget.${where}`}: ${issue.message} (a budget is { maxCostUsd?, maxTokens?, maxSteps? }, each a positive number), got ${JSON.stringify(budget)}.`,
-    { option: where },
-  );
-}
-
 function randomId(prefix: string): string {
   return `${prefix}_${randomBytes(8).toString('base64url')}`;
-}
-
-function requireString(value: unknown, name: string, method: string): string {
-  if (typeof value !== 'string' || value === '') {
-    throw new TaskvisorError(
-      'INVALID_OPTION',
-      `${method}: ${name} must be a non-empty string, got ${JSON.stringify(value)}.`,
-      {
-        [name]: value,
-      },
-    );
-  }
-  return value;
 }
 
 /**
@@ -239,8 +251,16 @@ export async function createSupervisor(options: SupervisorOptions = {}): Promise
       );
     }
   }
-  const actions = new Map<string, ActionFunction>([...builtins, ...Object.entries(options.actions ?? {})]);
-  const planContext: PlanContext = { kinds: [...actions.keys()], ...builtinPlanContext };
+  const limits = resolveLimits(options.limits);
+  const custom = Object.entries(options.actions ?? {}).map(
+    ([kind, action]) => [kind, withOutputLimit(action, limits)] as const,
+  );
+  const actions = new Map<string, ActionFunction>([...builtins, ...custom]);
+  const planContext: PlanContext = {
+    kinds: [...actions.keys()],
+    ...builtinPlanContext,
+    limits: { planSteps: limits.planSteps, stepBytes: limits.stepBytes, jsonDepth: limits.jsonDepth },
+  };
   const given = options.store ?? (typeof options.db === 'object' ? options.db : undefined);
   const store =
     given ??
@@ -293,7 +313,20 @@ export async function createSupervisor(options: SupervisorOptions = {}): Promise
     if (given === undefined) await store.close();
     throw error;
   }
-  return new SupervisorApi(runtime, clock, confirmTiers, auditKey);
+  return new SupervisorApi(runtime, clock, confirmTiers, auditKey, limits, planContext);
+}
+
+/**
+ * A custom action whose output is checked against the limits before it is stored: JSON
+ * (nothing coerced), at most `limits.jsonDepth` deep and `limits.outputBytes` big; over
+ * them, the step fails (not retried) with an error naming the path or the limit.
+ */
+function withOutputLimit(action: ActionFunction, limits: Limits): ActionFunction {
+  return async (input, ctx) => {
+    const result = await action(input, ctx);
+    checkOutput(result?.output, limits);
+    return result;
+  };
 }
 
 /**
@@ -317,42 +350,89 @@ async function checkAuditKey(store: Store, key: string | undefined, now: number)
   }
 }
 
+/** What every method of a closed supervisor throws. */
+function closedError(): TaskvisorError {
+  return new TaskvisorError(
+    'SUPERVISOR_CLOSED',
+    'This supervisor was closed; create a new one with createSupervisor().',
+    {},
+  );
+}
+
 class SupervisorApi implements Supervisor {
   constructor(
     private readonly runtime: Runtime,
     private readonly clock: Clock,
     private readonly confirmTiers: readonly Tier[],
     private readonly auditKey: string | undefined,
+    private readonly limits: Limits,
+    private readonly planContext: PlanContext,
   ) {}
 
-  get events$(): Observable<TaskvisorEvent> {
-    return this.runtime.bus.events$;
+  /** The runtime, or SUPERVISOR_CLOSED once close() has begun: the first check of every method. */
+  private live(): Runtime {
+    if (this.runtime.isClosed) throw closedError();
+    return this.runtime;
   }
 
-  events(options: { runId?: string; after?: number } = {}): Observable<TaskvisorEvent> {
-    return this.runtime.bus.replay({ ...options, pollMs: 200 });
+  get events$(): Observable<TaskvisorEvent> {
+    return this.live().bus.events$;
+  }
+
+  events(options?: { runId?: string; after?: number }): Observable<TaskvisorEvent> {
+    const runtime = this.live();
+    const checked = checkArgument(EventsOptionsSchema, options, {
+      method: 'events',
+      name: 'options',
+      shape: EVENTS_SHAPE,
+    });
+    return runtime.bus.replay({ ...checked, pollMs: 200 });
   }
 
   async start(options: StartOptions): Promise<RunHandle> {
-    if (typeof options !== 'object' || options === null) {
-      throw new TaskvisorError(
-        'INVALID_OPTION',
-        `start() takes { goal, plan?, requireApproval?, budget?, metadata? }, got ${JSON.stringify(options)}.`,
-      );
-    }
-    if (options.budget !== undefined) checkBudget(options.budget, 'start');
-    return this.runtime.start(options);
+    const runtime = this.live();
+    const checked = checkArgument(StartOptionsSchema, options, {
+      method: 'start',
+      name: 'options',
+      shape: START_SHAPE,
+    });
+    if (checked.goal !== undefined) checkGoal(checked.goal, this.limits, 'start');
+    if (checked.metadata !== undefined) checkMetadata(checked.metadata, this.limits, 'start');
+    // Validated in slices: a plan of limits.planSteps steps does not hold the event loop.
+    const plan =
+      checked.plan === undefined ? undefined : await checkPlanInSlices(checked.plan, this.planContext);
+    if (checked.goal === undefined && plan?.goal !== undefined) checkGoal(plan.goal, this.limits, 'start');
+    const { metadata, plan: _input, ...request } = checked;
+    return runtime.start({
+      ...request,
+      ...(plan ? { plan } : {}),
+      // A plain copy: what is stored is what was checked, whatever the caller changes later.
+      ...(metadata === undefined
+        ? {}
+        : { metadata: JSON.parse(JSON.stringify(metadata)) as Record<string, Json> }),
+    });
   }
 
-  async approvePlan(runId: string, options: { by?: string; note?: string } = {}): Promise<void> {
-    requireString(runId, 'runId', 'approvePlan');
-    await this.runtime.command({ kind: 'approvePlan', runId, ...options, at: this.clock.now() });
+  async approvePlan(runId: string, options?: { by?: string; note?: string }): Promise<void> {
+    const runtime = this.live();
+    const id = checkArgument(RunIdArgumentSchema, runId, { method: 'approvePlan', name: 'runId' });
+    const checked = checkArgument(ApproveOptionsSchema, options, {
+      method: 'approvePlan',
+      name: 'options',
+      shape: APPROVE_SHAPE,
+    });
+    await runtime.command({ kind: 'approvePlan', runId: id, ...checked, at: this.clock.now() });
   }
 
   async rejectPlan(runId: string, options: { by?: string; reason: string }): Promise<void> {
-    requireString(runId, 'runId', 'rejectPlan');
-    requireString(options?.reason, 'reason', 'rejectPlan');
-    await this.runtime.command({ kind: 'rejectPlan', runId, ...options, at: this.clock.now() });
+    const runtime = this.live();
+    const id = checkArgument(RunIdArgumentSchema, runId, { method: 'rejectPlan', name: 'runId' });
+    const checked = checkArgument(RejectOptionsSchema, options, {
+      method: 'rejectPlan',
+      name: 'options',
+      shape: REJECT_SHAPE,
+    });
+    await runtime.command({ kind: 'rejectPlan', runId: id, ...checked, at: this.clock.now() });
   }
 
   async confirmStep(
@@ -360,47 +440,39 @@ class SupervisorApi implements Supervisor {
     stepId: string,
     options: { approved: boolean; decision?: 'skip' | 'fail'; by?: string; reason?: string },
   ): Promise<void> {
-    requireString(runId, 'runId', 'confirmStep');
-    requireString(stepId, 'stepId', 'confirmStep');
-    if (typeof options?.approved !== 'boolean') {
-      throw new TaskvisorError(
-        'INVALID_OPTION',
-        `confirmStep: pass { approved: true } to run the step, or { approved: false, decision? } to stop it.`,
-      );
-    }
-    if (options.decision !== undefined && options.decision !== 'skip' && options.decision !== 'fail') {
-      throw new TaskvisorError(
-        'INVALID_OPTION',
-        `confirmStep: decision must be "skip" or "fail", got ${JSON.stringify(options.decision)}.`,
-      );
-    }
-    await this.runtime.command({ kind: 'confirmStep', runId, stepId, ...options, at: this.clock.now() });
+    const runtime = this.live();
+    const id = checkArgument(RunIdArgumentSchema, runId, { method: 'confirmStep', name: 'runId' });
+    const step = checkArgument(StepIdArgumentSchema, stepId, { method: 'confirmStep', name: 'stepId' });
+    const checked = checkArgument(ConfirmOptionsSchema, options, {
+      method: 'confirmStep',
+      name: 'options',
+      shape: CONFIRM_SHAPE,
+    });
+    await runtime.command({ kind: 'confirmStep', runId: id, stepId: step, ...checked, at: this.clock.now() });
   }
 
   async answer(requestId: string, answer: Answer & { by?: string }): Promise<void> {
-    requireString(requestId, 'requestId', 'answer');
-    const { by, ...fields } = answer ?? {};
-    const parsed = AnswerSchema.strict().safeParse(fields);
-    if (!parsed.success) {
-      throw new TaskvisorError(
-        'INVALID_OPTION',
-        `answer(${requestId}): ${parsed.error.issues[0]?.message ?? 'bad answer'}; pass { text } or { optionId } or { answers }.`,
-      );
-    }
-    const request = await this.runtime.store.inbox.findRequest({ id: requestId });
+    const runtime = this.live();
+    const id = checkArgument(RequestIdArgumentSchema, requestId, { method: 'answer', name: 'requestId' });
+    const { by, ...fields } = checkArgument(AnswerArgumentSchema, answer, {
+      method: 'answer',
+      name: 'answer',
+      shape: ANSWER_SHAPE,
+    });
+    const request = await runtime.store.inbox.findRequest({ id });
     if (!request) {
       throw new TaskvisorError(
         'UNKNOWN_REQUEST',
-        `No request "${requestId}"; sv.pending().requests lists the open ones.`,
-        { requestId },
+        `No request "${id}"; sv.pending().requests lists the open ones.`,
+        { requestId: id },
       );
     }
-    await this.runtime.command({
+    await runtime.command({
       kind: 'answer',
       runId: request.runId,
       stepId: request.stepId,
-      requestId,
-      answer: parsed.data,
+      requestId: id,
+      answer: fields,
       ...(by ? { by } : {}),
       at: this.clock.now(),
     });
@@ -410,87 +482,98 @@ class SupervisorApi implements Supervisor {
     runId: string,
     stepId: string,
     action: StepControlAction,
-    options: { by?: string } = {},
+    options?: { by?: string },
   ): Promise<void> {
-    requireString(runId, 'runId', 'control');
-    requireString(stepId, 'stepId', 'control');
-    const actions = ['cancel', 'interrupt', 'retry', 'resume'];
-    if (!actions.includes(action)) {
-      throw new TaskvisorError(
-        'INVALID_OPTION',
-        `control: action must be one of ${actions.join(', ')}, got ${JSON.stringify(action)}${didYouMean(String(action), actions)}.`,
-        { action },
-      );
-    }
-    await this.runtime.command({ kind: 'control', runId, stepId, action, ...options, at: this.clock.now() });
-  }
-
-  async extendBudget(runId: string, budget: Budget, options: { by?: string } = {}): Promise<void> {
-    requireString(runId, 'runId', 'extendBudget');
-    const limits = checkBudget(budget, 'extendBudget');
-    await this.runtime.command({
-      kind: 'extendBudget',
-      runId,
-      budget: limits,
-      ...(options.by ? { by: options.by } : {}),
+    const runtime = this.live();
+    const id = checkArgument(RunIdArgumentSchema, runId, { method: 'control', name: 'runId' });
+    const step = checkArgument(StepIdArgumentSchema, stepId, { method: 'control', name: 'stepId' });
+    const checkedAction = checkArgument(ControlActionArgumentSchema, action, {
+      method: 'control',
+      name: 'action',
+    });
+    const checked = checkArgument(ByOptionsSchema, options, {
+      method: 'control',
+      name: 'options',
+      shape: BY_SHAPE,
+    });
+    await runtime.command({
+      kind: 'control',
+      runId: id,
+      stepId: step,
+      action: checkedAction,
+      ...checked,
       at: this.clock.now(),
     });
   }
 
-  async cancel(runId: string, options: { by?: string; reason?: string } = {}): Promise<void> {
-    requireString(runId, 'runId', 'cancel');
-    await this.runtime.command({ kind: 'cancel', runId, ...options, at: this.clock.now() });
+  async extendBudget(runId: string, budget: Budget, options?: { by?: string }): Promise<void> {
+    const runtime = this.live();
+    const id = checkArgument(RunIdArgumentSchema, runId, { method: 'extendBudget', name: 'runId' });
+    const limits = checkArgument(BudgetArgumentSchema, budget, {
+      method: 'extendBudget',
+      name: 'budget',
+      shape: BUDGET_SHAPE,
+    });
+    const checked = checkArgument(ByOptionsSchema, options, {
+      method: 'extendBudget',
+      name: 'options',
+      shape: BY_SHAPE,
+    });
+    await runtime.command({
+      kind: 'extendBudget',
+      runId: id,
+      budget: limits,
+      ...checked,
+      at: this.clock.now(),
+    });
   }
 
-  get(runId: string): Promise<RunView | undefined> {
-    requireString(runId, 'runId', 'get');
-    return this.runtime.view(runId);
+  async cancel(runId: string, options?: { by?: string; reason?: string }): Promise<void> {
+    const runtime = this.live();
+    const id = checkArgument(RunIdArgumentSchema, runId, { method: 'cancel', name: 'runId' });
+    const checked = checkArgument(CancelOptionsSchema, options, {
+      method: 'cancel',
+      name: 'options',
+      shape: CANCEL_SHAPE,
+    });
+    await runtime.command({ kind: 'cancel', runId: id, ...checked, at: this.clock.now() });
   }
 
-  async list(filter: ListFilter = {}): Promise<RunView[]> {
-    const limit = filter.limit ?? DEFAULT_LIST_LIMIT;
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
-      throw new TaskvisorError(
-        'INVALID_OPTION',
-        `list: limit must be a whole number from 1 to ${MAX_LIST_LIMIT}, got ${JSON.stringify(filter.limit)}; page with { before: <last run id> }.`,
-      );
+  async get(runId: string): Promise<RunView | undefined> {
+    const runtime = this.live();
+    return runtime.view(checkArgument(RunIdArgumentSchema, runId, { method: 'get', name: 'runId' }));
+  }
+
+  async list(filter?: ListFilter): Promise<RunView[]> {
+    const runtime = this.live();
+    const checked =
+      checkArgument(ListFilterSchema, filter, { method: 'list', name: 'filter', shape: LIST_SHAPE }) ?? {};
+    if (checked.before !== undefined && !(await runtime.store.runs.getRun(checked.before))) {
+      throw unknownRun(checked.before);
     }
-    if (
-      filter.before !== undefined &&
-      !(await this.runtime.store.runs.getRun(requireString(filter.before, 'before', 'list')))
-    ) {
-      throw unknownRun(filter.before);
-    }
-    for (const phase of filter.phase === undefined ? [] : [filter.phase].flat()) {
-      if (!RunPhaseSchema.safeParse(phase).success) {
-        throw new TaskvisorError(
-          'INVALID_OPTION',
-          `list: unknown phase ${JSON.stringify(phase)}; phases are ${RunPhaseSchema.options.join(', ')}.`,
-        );
-      }
-    }
-    const runs = await this.runtime.store.runs.listRuns({
-      ...(filter.phase === undefined ? {} : { phase: filter.phase }),
-      limit,
-      ...(filter.before === undefined ? {} : { before: filter.before }),
+    const runs = await runtime.store.runs.listRuns({
+      ...(checked.phase === undefined ? {} : { phase: checked.phase }),
+      limit: checked.limit ?? DEFAULT_LIST_LIMIT,
+      ...(checked.before === undefined ? {} : { before: checked.before }),
     });
     const views: RunView[] = [];
     for (const run of runs) {
-      const view = await this.runtime.view(run.id);
+      const view = await runtime.view(run.id);
       if (view) views.push(view);
     }
     return views;
   }
 
   async pending(): Promise<Pending> {
-    const store = this.runtime.store;
+    const runtime = this.live();
+    const store = runtime.store;
     const approvals: PendingApproval[] = [];
     const confirmations: PendingConfirmation[] = [];
     const open = await store.runs.listRuns({
       phase: ['awaitingApproval', 'running', 'replanning', 'paused'],
     });
     for (const run of open) {
-      const view = await this.runtime.view(run.id);
+      const view = await runtime.view(run.id);
       if (!view || isTerminalPhase(view.phase)) continue;
       if (view.phase === 'awaitingApproval' || view.phase === 'paused') {
         const steps = view.steps.map(({ id, title, kind, tier, dependsOn, action }) => ({
@@ -532,91 +615,113 @@ class SupervisorApi implements Supervisor {
   }
 
   async trace(runId: string): Promise<RunTrace> {
-    requireString(runId, 'runId', 'trace');
-    const run = await this.runtime.view(runId);
-    if (!run) throw unknownRun(runId);
-    const store = this.runtime.store;
-    const events = await store.events.readEvents({ runId });
+    const runtime = this.live();
+    const id = checkArgument(RunIdArgumentSchema, runId, { method: 'trace', name: 'runId' });
+    const run = await runtime.view(id);
+    if (!run) throw unknownRun(id);
+    const store = runtime.store;
+    const events = await store.events.readEvents({ runId: id });
     return {
       run,
       events,
       transitions: events.filter(
         (event) => event.type === 'run.transition' || event.type === 'step.transition',
       ),
-      attempts: await store.records.attempts(runId),
-      requests: await store.inbox.requests(runId),
-      artifacts: await store.records.artifacts(runId),
+      attempts: await store.records.attempts(id),
+      requests: await store.inbox.requests(id),
+      artifacts: await store.records.artifacts(id),
       usage: run.usage,
-      audit: await store.auditLog.audit({ runId }),
+      audit: await store.auditLog.audit({ runId: id }),
       workers: fanoutStatesOf(events).flatMap(({ stepId, state }) =>
         workerResults(state).map((worker) => ({ stepId, ...worker })),
       ),
     };
   }
 
-  async monitor(runId: string, options: { events?: number } = {}): Promise<MonitorView<PendingRequest>> {
-    requireString(runId, 'runId', 'monitor');
-    const limit = options.events ?? 20;
-    if (!Number.isInteger(limit) || limit < 0) {
-      throw new TaskvisorError(
-        'INVALID_OPTION',
-        `monitor: events must be a whole number of recent events to include (0 or more), got ${JSON.stringify(options.events)}.`,
-      );
-    }
-    const run = await this.runtime.view(runId);
-    if (!run) throw unknownRun(runId);
-    const store = this.runtime.store;
-    const events = await store.events.readEvents({ runId });
-    const openRequests = (await store.inbox.openRequests(runId)).map(pendingRequest);
-    return monitorView({ run, fanouts: fanoutStatesOf(events), openRequests, events, limit });
+  async monitor(runId: string, options?: { events?: number }): Promise<MonitorView<PendingRequest>> {
+    const runtime = this.live();
+    const id = checkArgument(RunIdArgumentSchema, runId, { method: 'monitor', name: 'runId' });
+    const checked = checkArgument(MonitorOptionsSchema, options, {
+      method: 'monitor',
+      name: 'options',
+      shape: MONITOR_SHAPE,
+    });
+    const run = await runtime.view(id);
+    if (!run) throw unknownRun(id);
+    const store = runtime.store;
+    const events = await store.events.readEvents({ runId: id });
+    const openRequests = (await store.inbox.openRequests(id)).map(pendingRequest);
+    return monitorView({
+      run,
+      fanouts: fanoutStatesOf(events),
+      openRequests,
+      events,
+      limit: checked?.events ?? 20,
+    });
   }
 
-  fanout(options: FanoutOptions): Promise<RunHandle> {
-    if (typeof options !== 'object' || options === null) {
-      return Promise.reject(
-        new TaskvisorError(
-          'INVALID_OPTION',
-          `fanout() takes { prompt, targets, repeat?, reduce? }, got ${JSON.stringify(options)}.`,
-        ),
-      );
-    }
-    const { prompt, targets, repeat, reduce, budget, metadata } = options;
-    const short = typeof prompt === 'string' && prompt.length > 80 ? `${prompt.slice(0, 79)}…` : prompt;
+  async fanout(options: FanoutOptions): Promise<RunHandle> {
+    this.live();
+    const site = { method: 'fanout', name: 'options', shape: FANOUT_SHAPE };
+    const { prompt, targets, repeat, reduce, budget, metadata } = checkArgument(
+      FanoutOptionsSchema,
+      options,
+      site,
+    );
+    // The fan-out action's own schema checks targets, repeat and reduce, named as options.<field>.
+    const action = {
+      kind: 'fanout',
+      prompt,
+      targets,
+      ...(repeat === undefined ? {} : { repeat }),
+      ...(reduce === undefined ? {} : { reduce }),
+    };
+    const parsed = FanoutActionSchema.safeParse(action);
+    if (!parsed.success) throw argumentError(site, parsed.error.issues[0]!, action);
+    const short = prompt.length > 80 ? `${prompt.slice(0, 79)}…` : prompt;
     return this.start({
       goal: `Fan-out: ${short}`,
-      plan: {
-        steps: [
-          {
-            id: 'fanout',
-            title: 'Fan-out',
-            action: {
-              kind: 'fanout',
-              prompt,
-              targets,
-              ...(repeat === undefined ? {} : { repeat }),
-              ...(reduce === undefined ? {} : { reduce }),
-            },
-          },
-        ],
-      } as PlanInput,
+      plan: { steps: [{ id: 'fanout', title: 'Fan-out', action }] } as PlanInput,
       ...(budget ? { budget } : {}),
-      ...(metadata ? { metadata } : {}),
+      ...(metadata === undefined ? {} : { metadata: metadata as Record<string, Json> }),
     });
   }
 
   private episodicMemory?: EpisodicMemory;
 
+  /** `memory.search(text, { limit? })`, checked (and refused once closed) like every method. */
   get memory(): EpisodicMemory {
-    this.episodicMemory ??= createEpisodicMemory(this.runtime.store.records);
+    this.episodicMemory ??= this.checkedMemory();
     return this.episodicMemory;
   }
 
+  private checkedMemory(): EpisodicMemory {
+    const inner = createEpisodicMemory(this.runtime.store.records);
+    return {
+      search: async (text, options) => {
+        this.live();
+        const words = checkArgument(SearchTextSchema, text, { method: 'memory.search', name: 'text' });
+        const checked = checkArgument(SearchOptionsSchema, options, {
+          method: 'memory.search',
+          name: 'options',
+          shape: SEARCH_SHAPE,
+        });
+        return inner.search(words, checked);
+      },
+      relevantEpisodes: async (text, budgetChars) => {
+        this.live();
+        return inner.relevantEpisodes(text, budgetChars);
+      },
+    };
+  }
+
   get faults$(): Observable<StoreFault> {
-    return this.runtime.faults.faults$;
+    return this.live().faults.faults$;
   }
 
   async health(): Promise<Health> {
-    const faults = this.runtime.faults;
+    const runtime = this.live();
+    const faults = runtime.faults;
     if (faults.active) {
       const error = faults.error;
       return {
@@ -625,7 +730,7 @@ class SupervisorApi implements Supervisor {
         detail: error instanceof Error ? error.message : String(error),
       };
     }
-    const checked = await this.runtime.store.check();
+    const checked = await runtime.store.check();
     return {
       ok: checked.state === 'ok',
       store: checked.state,
@@ -633,14 +738,16 @@ class SupervisorApi implements Supervisor {
     };
   }
 
-  verifyAudit(): Promise<AuditVerification> {
-    return verifyAudit(this.runtime.store, this.auditKey);
+  async verifyAudit(): Promise<AuditVerification> {
+    return verifyAudit(this.live().store, this.auditKey);
   }
 
-  resume(runId?: string): Promise<string[]> {
-    return this.runtime.resume(runId);
+  async resume(runId?: string): Promise<string[]> {
+    const runtime = this.live();
+    return runtime.resume(checkArgument(OptionalRunIdSchema, runId, { method: 'resume', name: 'runId' }));
   }
 
+  /** Idempotent: closing a closed supervisor does nothing. */
   close(): Promise<void> {
     return this.runtime.close();
   }

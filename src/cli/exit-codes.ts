@@ -34,6 +34,8 @@ const BAD_INPUT_CODES: ReadonlySet<TaskvisorErrorCode> = new Set<TaskvisorErrorC
   'UNKNOWN_CHANNEL',
   'BAD_REPLACEMENT',
   'INVALID_OPTION',
+  'INVALID_ARGUMENT',
+  'LIMIT_EXCEEDED',
   'UNKNOWN_RUN',
   'UNKNOWN_STEP',
   'UNKNOWN_REQUEST',

@@ -1,9 +1,11 @@
 import path from 'node:path';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { quote, TaskvisorError } from '../errors.js';
 import { BUILTIN_ACTION_KINDS } from './action.js';
-import { findCycle, transitiveDependencies } from './graph.js';
-import { type Plan, PlanSchema, type Step } from './plan.js';
+import { findCycle } from './graph.js';
+import { checkJson } from './json-check.js';
+import { DEFAULT_LIMITS, jsonProblemError, type Limits, limitExceeded } from './limits.js';
+import { type Plan, PlanSchema, type Step, StepSchema } from './plan.js';
 import { didYouMean } from './suggest.js';
 import { templateReferences } from './templates.js';
 
@@ -31,6 +33,21 @@ export interface PlanContext {
   readonly agents?: readonly string[];
   /** Channel names `notify` steps may use (`console` is the default channel). */
   readonly channels?: readonly string[];
+  /** Steps per plan, bytes per step, JSON nesting (default `DEFAULT_LIMITS`'). */
+  readonly limits?: Partial<Pick<Limits, 'planSteps' | 'stepBytes' | 'jsonDepth'>>;
+}
+
+/**
+ * A check done in slices: it yields between pieces of work so that a driver may give the
+ * event loop a turn (`runInSlices`), or runs to its end at once (`runToEnd`).
+ */
+export type Sliced<T> = Generator<void, T, void>;
+
+/** Runs a sliced check to its end without yielding. */
+export function runToEnd<T>(work: Sliced<T>): T {
+  let next = work.next();
+  while (!next.done) next = work.next();
+  return next.value;
 }
 
 /**
@@ -47,9 +64,57 @@ export interface PlanContext {
  * ```
  */
 export function parsePlan(input: unknown, context: PlanContext = {}): Plan {
-  const result = PlanSchema.safeParse(input);
-  if (!result.success) throw invalidPlan(result.error, input);
-  const plan = result.data;
+  return runToEnd(planChecks(input, context));
+}
+
+/** The outer shape of a plan; each step is checked on its own (and JSON-checked first). */
+const PlanHeaderSchema = PlanSchema.extend({
+  steps: z.array(z.unknown()).min(1, 'a plan needs at least one step'),
+});
+
+/**
+ * `parsePlan` as a sliced check (`Sliced`): it yields between steps, so a driver can keep a
+ * 10,000-step plan from holding the event loop. Every step is checked as JSON first
+ * (iteratively: no nesting can overflow the stack) against `context.limits`.
+ */
+export function* planChecks(input: unknown, context: PlanContext = {}): Sliced<Plan> {
+  const limits = { ...DEFAULT_LIMITS, ...context.limits };
+  const header = PlanHeaderSchema.safeParse(input);
+  if (!header.success) throw invalidPlan(header.error.issues, input);
+  const raw = header.data.steps;
+  if (raw.length > limits.planSteps) {
+    throw limitExceeded(
+      'planSteps',
+      'The plan',
+      `has ${raw.length.toLocaleString('en-US')} steps`,
+      limits.planSteps,
+    );
+  }
+  const steps: Step[] = [];
+  const issues: z.core.$ZodIssue[] = [];
+  for (const [index, step] of raw.entries()) {
+    yield;
+    const where = stepPath(index, step);
+    const checked = checkJson(step, { maxDepth: limits.jsonDepth, maxBytes: limits.stepBytes }, where);
+    if (!checked.ok) {
+      throw jsonProblemError(checked.problem, {
+        prefix: 'Invalid plan',
+        root: where,
+        code: 'INVALID_PLAN',
+        limits: { ...DEFAULT_LIMITS, ...limits },
+        sizeLimit: 'stepBytes',
+      });
+    }
+    // A plain copy: what is checked is what is stored (toJSON applied, undefined fields gone).
+    const parsed = StepSchema.safeParse(JSON.parse(JSON.stringify(step)));
+    if (parsed.success) steps.push(parsed.data);
+    else
+      for (const issue of parsed.error.issues)
+        issues.push({ ...issue, path: ['steps', index, ...issue.path] });
+  }
+  if (issues.length > 0) throw invalidPlan(issues, input);
+  const { steps: _raw, ...rest } = header.data;
+  const plan: Plan = { ...rest, steps };
   for (const step of plan.steps) {
     if (step.replaces !== undefined) {
       throw new TaskvisorError(
@@ -59,7 +124,7 @@ export function parsePlan(input: unknown, context: PlanContext = {}): Plan {
       );
     }
   }
-  validateSteps(plan.steps, context);
+  yield* stepChecks(plan.steps, context);
   return plan;
 }
 
@@ -68,8 +133,24 @@ export function parsePlan(input: unknown, context: PlanContext = {}): Plan {
  * schema (used again by `spliceSteps` on the spliced result).
  */
 export function validateSteps(steps: readonly Step[], context: PlanContext = {}): void {
+  runToEnd(stepChecks(steps, context));
+}
+
+/** `validateSteps` as a sliced check. */
+function* stepChecks(steps: readonly Step[], context: PlanContext): Sliced<void> {
+  const limits = { ...DEFAULT_LIMITS, ...context.limits };
+  if (steps.length > limits.planSteps) {
+    throw limitExceeded(
+      'planSteps',
+      'The plan',
+      `has ${steps.length.toLocaleString('en-US')} steps`,
+      limits.planSteps,
+    );
+  }
   const positions = new Map<string, number>();
-  steps.forEach((step, index) => {
+  const byId = new Map<string, Step>();
+  for (const [index, step] of steps.entries()) {
+    byId.set(step.id, step);
     const first = positions.get(step.id);
     if (first !== undefined) {
       throw new TaskvisorError(
@@ -79,7 +160,8 @@ export function validateSteps(steps: readonly Step[], context: PlanContext = {})
       );
     }
     positions.set(step.id, index);
-  });
+  }
+  yield;
 
   for (const step of steps) {
     if (step.dependsOn.includes(step.id)) {
@@ -109,12 +191,14 @@ export function validateSteps(steps: readonly Step[], context: PlanContext = {})
     );
   }
 
-  for (const step of steps) checkStepAgainstContext(step, context);
+  for (const step of steps) {
+    checkStepAgainstContext(step, context);
+    yield;
+  }
 
   for (const step of steps) {
+    yield;
     const references = templateReferences(step.action);
-    if (references.length === 0) continue;
-    const ancestors = transitiveDependencies(steps, step.id);
     for (const reference of references) {
       const where = `Step "${step.id}" (action.${reference.field})`;
       if (reference.problem !== undefined || reference.stepId === undefined) {
@@ -131,7 +215,7 @@ export function validateSteps(steps: readonly Step[], context: PlanContext = {})
           { stepId: step.id, template: reference.raw, field: reference.field, reference: reference.stepId },
         );
       }
-      if (!ancestors.has(reference.stepId)) {
+      if (!(yield* dependsOnTransitively(byId, step, reference.stepId))) {
         throw new TaskvisorError(
           'BAD_TEMPLATE_REFERENCE',
           `${where} uses ${reference.raw}, but "${reference.stepId}" is not one of its dependencies, so its output may not exist yet; add "${reference.stepId}" to the dependsOn of "${step.id}".`,
@@ -140,6 +224,32 @@ export function validateSteps(steps: readonly Step[], context: PlanContext = {})
       }
     }
   }
+}
+
+/** Whether `step` depends on `ancestor`, directly or through other steps (a walk that yields). */
+function* dependsOnTransitively(
+  byId: ReadonlyMap<string, Step>,
+  step: Step,
+  ancestor: string,
+): Sliced<boolean> {
+  if (step.dependsOn.includes(ancestor)) return true;
+  const seen = new Set<string>();
+  const stack = [...step.dependsOn];
+  while (stack.length > 0) {
+    const next = stack.pop()!;
+    if (next === ancestor) return true;
+    if (seen.has(next)) continue;
+    seen.add(next);
+    if (seen.size % 1024 === 0) yield;
+    for (const dependency of byId.get(next)?.dependsOn ?? []) stack.push(dependency);
+  }
+  return false;
+}
+
+/** `steps[3] ("build")`: where a step is, with its id when it has one. */
+function stepPath(index: number, step: unknown): string {
+  const id = step !== null && typeof step === 'object' ? (step as { id?: unknown }).id : undefined;
+  return typeof id === 'string' ? `steps[${index}] (${JSON.stringify(id.slice(0, 64))})` : `steps[${index}]`;
 }
 
 function checkStepAgainstContext(step: Step, context: PlanContext): void {
@@ -221,17 +331,17 @@ function listOf(values: Iterable<string>): string {
   return [...values].map((value) => `"${value}"`).join(', ');
 }
 
-function invalidPlan(error: z.ZodError, input: unknown): TaskvisorError {
-  const problems = error.issues.map((issue) => {
+function invalidPlan(issues: readonly z.core.$ZodIssue[], input: unknown): TaskvisorError {
+  const problems = issues.map((issue) => {
     const where = formatPath(issue.path, input);
     return `${where || 'plan'}: ${issue.message}`;
   });
   const shown = problems.slice(0, 5).join('; ');
   const more = problems.length > 5 ? `; and ${problems.length - 5} more` : '';
-  const first = error.issues[0];
+  const first = issues[0];
   return new TaskvisorError('INVALID_PLAN', `Invalid plan: ${shown}${more}.`, {
     path: first ? formatPath(first.path, undefined) : '',
-    issues: error.issues.map((issue) => ({
+    issues: issues.map((issue) => ({
       path: formatPath(issue.path, undefined),
       message: issue.message,
     })),

@@ -2,13 +2,24 @@ import { z } from 'zod';
 import { ActionSchema, defaultTier, isReadOnlyKind } from './action.js';
 import { type Tier, TierSchema } from './tier.js';
 
+/**
+ * Names a step may not have: those of `Object.prototype` (`__proto__`, `constructor`,
+ * `hasOwnProperty`, `toString`, ...). Outputs are records by step id, and such a key would
+ * shadow a method or be lost (`outputs.__proto__`); such an id is refused as `INVALID_PLAN`.
+ */
+export const RESERVED_STEP_IDS: ReadonlySet<string> = new Set(Object.getOwnPropertyNames(Object.prototype));
+
 /** Step ids appear in templates (`{{steps.<id>.output}}`), so they are plain names. */
 export const StepIdSchema = z
   .string()
   .regex(
     /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/,
     'a step id starts with a letter or _ and has at most 64 letters, digits, _ or - (e.g. "build-docs")',
-  );
+  )
+  .refine((id) => !RESERVED_STEP_IDS.has(id), {
+    error: (issue) =>
+      `step id ${JSON.stringify(issue.input)} is reserved (a name of Object.prototype, which outputs by step id cannot hold); rename the step, e.g. ${JSON.stringify(`${String(issue.input).replace(/^_+|_+$/g, '') || 'step'}-step`)}`,
+  });
 
 export const RetrySchema = z.strictObject({
   /** Attempts in all, the first included. */

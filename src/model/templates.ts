@@ -83,8 +83,9 @@ export function interpolate<T>(value: T, outputOf: (stepId: string) => Json | un
       if (!reference.stepId) return raw;
       let current: unknown = outputOf(reference.stepId);
       for (const key of reference.path) {
+        // Own keys only: `.constructor` or `.__proto__` read nothing, never the prototype.
         current =
-          current !== null && typeof current === 'object'
+          current !== null && typeof current === 'object' && Object.hasOwn(current, key)
             ? (current as Record<string, unknown>)[key]
             : undefined;
       }

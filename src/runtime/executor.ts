@@ -24,6 +24,7 @@ import type { Answer } from '../model/events.js';
 import { type Json, toJsonOutput } from '../model/json.js';
 import { isIdempotentStep } from '../model/plan.js';
 import { interpolate } from '../model/templates.js';
+import { thrownValueMessage } from '../model/thrown-value.js';
 import type { Tier } from '../model/tier.js';
 import type { ChatRequest, ChatResult } from '../llm/chat.js';
 import type { Persistence } from './persistence.js';
@@ -119,7 +120,8 @@ function stepError(error: unknown, at: number): StepError {
       at,
     };
   }
-  return { message: String(error), code: 'ACTION_FAILED', retryable: true, at };
+  // A thrown plain object or string keeps its content (bounded JSON), not "[object Object]".
+  return { message: thrownValueMessage(error), code: 'ACTION_FAILED', retryable: true, at };
 }
 
 export function createExecuteAction(deps: ExecutorDeps) {

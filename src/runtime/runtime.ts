@@ -22,8 +22,8 @@ import type { Clock } from '../clock.js';
 import { TaskvisorError } from '../errors.js';
 import type { TaskvisorEvent } from '../model/events.js';
 import type { Json } from '../model/json.js';
-import { type PlanContext, parsePlan } from '../model/parse-plan.js';
-import type { ApproveReplans, PlanInput } from '../model/plan.js';
+import type { PlanContext } from '../model/parse-plan.js';
+import type { ApproveReplans, Plan } from '../model/plan.js';
 import { isTerminalPhase, type RunPhase } from '../model/states.js';
 import type { Tier } from '../model/tier.js';
 import { type RunResult, type RunView, resultOf } from '../model/views.js';
@@ -81,7 +81,8 @@ export interface RuntimeConfig {
 
 export interface StartRequest {
   readonly goal?: string;
-  readonly plan?: PlanInput | unknown;
+  /** A plan `parsePlan` (or `planChecks`) validated against this runtime's plan context. */
+  readonly plan?: Plan;
   readonly requireApproval?: boolean;
   readonly budget?: Budget;
   readonly metadata?: Record<string, Json>;
@@ -225,7 +226,7 @@ export class Runtime {
   async start(request: StartRequest): Promise<RunHandle> {
     this.assertOpen();
     this.assertWritable();
-    const plan = request.plan === undefined ? undefined : parsePlan(request.plan, this.config.planContext);
+    const plan = request.plan;
     const goal = request.goal ?? plan?.goal;
     if (goal === undefined || goal.trim() === '') {
       throw new TaskvisorError(

@@ -415,7 +415,7 @@ describe('bad input', () => {
 
   it('refuses a control action that does not exist, naming it and the closest one', async () => {
     const { sv, running } = await world();
-    await expectRefusal(() => sv.control(running, 'block', 'cancle' as 'cancel'), 'INVALID_OPTION', [
+    await expectRefusal(() => sv.control(running, 'block', 'cancle' as 'cancel'), 'INVALID_ARGUMENT', [
       '"cancle"',
       'did you mean "cancel"',
       'cancel, interrupt, retry, resume',
