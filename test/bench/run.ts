@@ -31,6 +31,7 @@ try {
   const w3 = run('W3-resume')!;
   const s = run('S')!;
   const j = run('J')!;
+  const f = run('F')!;
   const rows: Array<[string, string, string, boolean]> = [
     ['W1 steps/s', String(w1.stepsPerSecond), '>= 5000', Number(w1.stepsPerSecond) >= 5000],
     ['W1-strict steps/s', String(strict.stepsPerSecond), '(no target)', true],
@@ -43,6 +44,8 @@ try {
     ],
     ['W3 done ms', String(w3.doneMs), '(no target)', true],
     ['S ratio 10,000/100', String(s.ratio), '<= 1.5', Number(s.ratio) <= 1.5],
+    ['F bytes/worker transition', String(f.bytesPerWorkerTransition), '(no target)', true],
+    ['F µs/worker transition', String(f.usPerWorkerTransition), '(no target)', true],
     ['W1 peak RSS MB', String(w1.peakRssMb), '<= 80', Number(w1.peakRssMb) <= 80],
     ...(j.skipped === undefined
       ? ([

@@ -5,11 +5,12 @@
  */
 import path from 'node:path';
 import { createSupervisor, type PlanInput, type Supervisor } from '../../src/index.js';
+import { fanoutPersistence } from './fanout-persistence.js';
 import { jailOverhead } from './jail-overhead.js';
 
 const [name, dir] = process.argv.slice(2);
 if (!name || !dir) {
-  console.error('usage: scenario.js <W1|W1-strict|W2|W3-crash|W3-resume|S|J> <dir>');
+  console.error('usage: scenario.js <W1|W1-strict|W2|W3-crash|W3-resume|S|J|F> <dir>');
   process.exit(2);
 }
 
@@ -179,6 +180,11 @@ switch (name) {
   case 'J': {
     // The jail's cost per shell step (bubblewrap), jailed vs not.
     console.log(JSON.stringify(await jailOverhead(dir)));
+    break;
+  }
+  case 'F': {
+    // What one fan-out worker transition costs the persistence loop (bytes and µs).
+    console.log(JSON.stringify(await fanoutPersistence(dir)));
     break;
   }
   default:
