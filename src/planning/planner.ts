@@ -13,7 +13,7 @@ import { extractJson } from '../llm/json-extract.js';
 import type { Json } from '../model/json.js';
 import { parsePlan } from '../model/parse-plan.js';
 import { type Plan, PlanSchema, type Step, writtenByModel } from '../model/plan.js';
-import { spliceSteps } from '../model/splice.js';
+import { resolveReplacements, spliceSteps } from '../model/splice.js';
 import type { Tier } from '../model/tier.js';
 import type { RunModel } from '../runtime/executor.js';
 import {
@@ -129,7 +129,7 @@ export class Planner {
         );
       }
       spliceSteps(request.plan, steps, { replaceable: failedIds, context: catalog.context });
-      return writtenByModel(steps);
+      return writtenByModel(resolveReplacements(request.plan, steps));
     });
   }
 
@@ -261,6 +261,17 @@ function acceptFirst<T>(
   return { ok: false, error: firstError ?? 'the answer is not a plan.' };
 }
 
+/** The replacement chain that ends at `stepId`, oldest first (`[b, b2, b3]` for `b3`). */
+function replacementChain(plan: Plan, stepId: string): string[] {
+  const byId = new Map(plan.steps.map((step) => [step.id, step]));
+  const chain = [stepId];
+  for (let step = byId.get(stepId); step?.replaces !== undefined; step = byId.get(step.replaces)) {
+    if (chain.includes(step.replaces)) break;
+    chain.unshift(step.replaces);
+  }
+  return chain;
+}
+
 function replanBrief(request: ReplanRequest): string {
   const lines = [`Goal: ${request.goal}`, '', `Replan ${request.attempt}.`, '', 'Steps that succeeded:'];
   if (request.completed.length === 0) lines.push('(none)');
@@ -272,6 +283,18 @@ function replanBrief(request: ReplanRequest): string {
     lines.push(
       `- ${step.id} (${step.title}) action: ${JSON.stringify(step.action)}`,
       `  error: ${step.error}`,
+    );
+    const chain = replacementChain(request.plan, step.id);
+    if (chain.length > 1) {
+      lines.push(
+        `  ${step.id} already replaced ${chain.slice(0, -1).join(' → ')}; to try again, give a new step "replaces": "${step.id}".`,
+      );
+    }
+  }
+  if (request.failed.length > 0) {
+    lines.push(
+      '',
+      `Steps you may replace: ${request.failed.map((step) => `"${step.id}"`).join(', ')} (say "replaces": "<id>").`,
     );
   }
   lines.push('', `Existing step ids: ${request.plan.steps.map((step) => step.id).join(', ')}`);

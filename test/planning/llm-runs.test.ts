@@ -400,6 +400,49 @@ describe('replanning', () => {
     ).rejects.toThrow(/approveReplans: must be 'auto', true or false/);
   });
 
+  it('a second replan may replace a failed replacement by naming the first failed step', async () => {
+    const sv = await open({ actions: failing, maxReplans: 2, approveReplans: false });
+    server!.script(
+      reply({ steps: [{ id: 'b2', title: 'Fetch again', replaces: 'b', action: { kind: 'flaky' } }] }),
+      // b2 failed too; the model names the step it knows, b: it resolves to b2.
+      reply({
+        steps: [
+          { id: 'b3', title: 'Fetch a third way', replaces: 'b', action: { kind: 'note', output: 'got' } },
+        ],
+      }),
+    );
+    const run = await sv.start({
+      goal: 'Fetch and report',
+      plan: {
+        steps: [
+          { id: 'b', action: { kind: 'flaky' } },
+          {
+            id: 'report',
+            dependsOn: ['b'],
+            action: { kind: 'note', output: 'report of {{steps.b.output}}' },
+          },
+        ],
+      },
+    });
+    const result = await run.done;
+    expect(result.phase).toBe('completed');
+    expect(result.outputs['report']).toBe('report of got');
+    const events = await eventsOf(sv, run.id);
+    const applied = events.filter((event) => event.type === 'replan.applied');
+    expect(applied.map((event) => [event.attempt, event.replaced])).toEqual([
+      [1, [{ failed: 'b', by: 'b2' }]],
+      [2, [{ failed: 'b2', by: 'b3' }]],
+    ]);
+    expect((await sv.get(run.id))!.replans).toBe(2);
+    // Both replans were used, neither needed a repair turn.
+    expect(server!.chatRequests).toHaveLength(2);
+    // The second brief says which step to replace.
+    const brief = (server!.chatRequests[1]!.body['messages'] as Array<{ content: string }>)[1]!.content;
+    expect(brief).toContain('Replan 2.');
+    expect(brief).toContain('b2 already replaced b; to try again, give a new step "replaces": "b2".');
+    expect(brief).toContain('Steps you may replace: "b2"');
+  });
+
   it('without replans left, the dependents stay skipped and the run fails', async () => {
     const sv = await open({ actions: failing, maxReplans: 1 });
     const misfit = reply({
