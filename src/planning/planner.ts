@@ -8,8 +8,9 @@
  */
 import { z } from 'zod';
 import { isTaskvisorError, TaskvisorError } from '../errors.js';
-import type { ChatMessage, ChatRequest, ResponseFormat } from '../llm/chat.js';
+import type { ChatMessage } from '../llm/chat.js';
 import { extractJson } from '../llm/json-extract.js';
+import { type StructuredOutput, StructuredOutputLadder } from '../llm/structured-output.js';
 import type { Json } from '../model/json.js';
 import { parsePlan } from '../model/parse-plan.js';
 import { type Plan, PlanSchema, type Step, writtenByModel } from '../model/plan.js';
@@ -24,12 +25,7 @@ import {
   replanJsonSchema,
 } from './catalog.js';
 
-/**
- * How the model is asked for JSON: `json_schema` (structured outputs), `json_object`
- * (JSON mode) or `text` (JSON found in the answer). A server that refuses a mode with
- * HTTP 400 is asked again in the next one, and the planner remembers.
- */
-export type StructuredOutput = 'json_schema' | 'json_object' | 'text';
+export type { StructuredOutput } from '../llm/structured-output.js';
 
 export const OUTPUT_CAP_CHARS = 1_500;
 
@@ -77,14 +73,12 @@ function outputText(output: Json | undefined): string {
   return typeof output === 'string' ? output : JSON.stringify(output);
 }
 
-const MODES: readonly StructuredOutput[] = ['json_schema', 'json_object', 'text'];
-
 export class Planner {
-  private mode: StructuredOutput;
+  private readonly ladder: StructuredOutputLadder;
   private readonly maxOutputTokens: number;
 
   constructor(private readonly options: PlannerOptions) {
-    this.mode = options.structuredOutput ?? 'json_schema';
+    this.ladder = new StructuredOutputLadder(options.structuredOutput);
     this.maxOutputTokens = options.maxOutputTokens ?? 4096;
   }
 
@@ -199,40 +193,11 @@ export class Planner {
     name: string,
     schema: Record<string, unknown>,
   ): Promise<string> {
-    for (;;) {
-      const request: ChatRequest = {
-        messages,
-        maxTokens: this.maxOutputTokens,
-        temperature: 0,
-        ...formatFor(this.mode, name, schema),
-      };
-      try {
-        return (await model.chat(request)).text;
-      } catch (error) {
-        const next = MODES[MODES.indexOf(this.mode) + 1];
-        if (next && refusedFormat(error)) {
-          this.mode = next;
-          continue;
-        }
-        throw error;
-      }
-    }
+    const answer = await this.ladder.call(name, schema, (format) =>
+      model.chat({ messages, maxTokens: this.maxOutputTokens, temperature: 0, ...format }),
+    );
+    return answer.text;
   }
-}
-
-function formatFor(
-  mode: StructuredOutput,
-  name: string,
-  schema: Record<string, unknown>,
-): { responseFormat?: ResponseFormat } {
-  if (mode === 'json_schema') return { responseFormat: { type: 'json_schema', name, schema, strict: false } };
-  if (mode === 'json_object') return { responseFormat: { type: 'json_object' } };
-  return {};
-}
-
-/** A 400 from the server: it does not take this response format. */
-function refusedFormat(error: unknown): boolean {
-  return isTaskvisorError(error) && error.code === 'LLM_ERROR' && error.details.status === 400;
 }
 
 /** The steps in an answer: `{ steps: [...] }`, or a bare array of steps. */
