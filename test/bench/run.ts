@@ -56,6 +56,7 @@ try {
   const chainScale = run('S-chain')!;
   const wideScale = run('S-wide')!;
   const j = run('J')!;
+  const f = run('F')!;
   const at = (n: number) => (n >= 1000 ? `${n / 1000}k` : String(n));
   const large = Number(process.env.BENCH_LARGE_N ?? 100_000);
   const rows: Array<[string, string, string, boolean]> = [
@@ -84,6 +85,8 @@ try {
     [`chain per-step ${at(large)}/1k`, String(chainScale.ratio), '<= 1.2', Number(chainScale.ratio) <= 1.2],
     [`wide per-step ${at(large)}/1k`, String(wideScale.ratio), '<= 1.2', Number(wideScale.ratio) <= 1.2],
     ['S ratio 10,000/100', String(s.ratio), '<= 1.5', Number(s.ratio) <= 1.5],
+    ['F bytes/worker transition', String(f.bytesPerWorkerTransition), '(no target)', true],
+    ['F µs/worker transition', String(f.usPerWorkerTransition), '(no target)', true],
     ...(j.skipped === undefined
       ? ([
           ['J true step ms, no jail', String(j.medianMsNone), '(median)', true],

@@ -5,6 +5,7 @@
  */
 import path from 'node:path';
 import { createSupervisor, type PlanInput, type Supervisor } from '../../src/index.js';
+import { fanoutPersistence } from './fanout-persistence.js';
 import { jailOverhead } from './jail-overhead.js';
 import {
   actions,
@@ -19,7 +20,7 @@ import {
 const [name, dir] = process.argv.slice(2);
 if (!name || !dir) {
   console.error(
-    'usage: scenario.js <W1|W1-full|W1-strict|W2|W3-crash|W3-resume|S|S-chain|S-wide|M|ST|R|J> <dir>',
+    'usage: scenario.js <W1|W1-full|W1-strict|W2|W3-crash|W3-resume|S|S-chain|S-wide|M|ST|R|J|F> <dir>',
   );
   process.exit(2);
 }
@@ -198,6 +199,11 @@ switch (name) {
   case 'J': {
     // The jail's cost per shell step (bubblewrap), jailed vs not.
     console.log(JSON.stringify(await jailOverhead(dir)));
+    break;
+  }
+  case 'F': {
+    // What one fan-out worker transition costs the persistence loop (bytes and µs).
+    console.log(JSON.stringify(await fanoutPersistence(dir)));
     break;
   }
   default:
