@@ -53,7 +53,8 @@ import { checkOutput, type Limits, resolveLimits } from './model/limits.js';
 import { checkPlanInSlices } from './time-slices.js';
 import { DEFAULT_CONFIRM_TIERS, type Tier } from './model/tier.js';
 import type { RunView, Usage } from './model/views.js';
-import { DEFAULT_DB_PATH, openSqliteStore } from './store/sqlite-open.js';
+import { DEFAULT_DB_PATH } from './store/sqlite-open.js';
+import { openStore } from './store/open-store.js';
 import type { ArtifactRow, AttemptRow, AuditRow, RequestRow } from './store/rows.js';
 import type { Store, StoreState } from './store/store.js';
 import { type StoreFault, storeStateOf } from './runtime/store-faults.js';
@@ -264,9 +265,9 @@ export async function createSupervisor(options: SupervisorOptions = {}): Promise
   const given = options.store ?? (typeof options.db === 'object' ? options.db : undefined);
   const store =
     given ??
-    openSqliteStore((options.db as string | undefined) ?? DEFAULT_DB_PATH, {
+    (await openStore((options.db as string | undefined) ?? (process.env.TASKVISOR_DB || DEFAULT_DB_PATH), {
       durability: options.durability ?? 'normal',
-    });
+    }));
   const confirmTiers = options.confirmTiers ?? DEFAULT_CONFIRM_TIERS;
   const auditKey = options.audit?.key ?? (process.env.TASKVISOR_AUDIT_KEY || undefined);
   let runtime: Runtime;

@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { isPostgresUrl } from '../store/pg-url.js';
 import { DEFAULT_DB_PATH } from '../store/sqlite-open.js';
 import { createSupervisor, type Supervisor, type SupervisorOptions } from '../supervisor.js';
 import { CliError } from './exit-codes.js';
@@ -24,14 +25,15 @@ export interface DriveFlags extends CommonFlags {
   readonly model?: string;
 }
 
+/** The database of a command: a SQLite file or a postgres:// URL (--db, else TASKVISOR_DB). */
 export function dbPathOf(flags: CommonFlags): string {
-  return flags.db ?? process.env.TASKVISOR_DB ?? DEFAULT_DB_PATH;
+  return flags.db ?? (process.env.TASKVISOR_DB || DEFAULT_DB_PATH);
 }
 
 /** Fails with exit 2 when the database does not exist (commands that only read or command runs). */
 export function requireDatabase(flags: CommonFlags): string {
   const db = dbPathOf(flags);
-  if (db !== ':memory:' && !existsSync(db)) {
+  if (db !== ':memory:' && !isPostgresUrl(db) && !existsSync(db)) {
     throw new CliError(
       `no taskvisor database at ${JSON.stringify(db)}; start a run first (${thisInvocation()} run <plan.json>) or pass --db <path> of an existing database.`,
     );

@@ -74,7 +74,10 @@ function port(value: string): number {
 /** --db and --json, on every command. */
 function common(command: Command): Command {
   return command
-    .option('--db <path>', 'the SQLite database (default $TASKVISOR_DB or .taskvisor/taskvisor.db)')
+    .option(
+      '--db <path|url>',
+      'the SQLite file, or a postgres:// URL (default $TASKVISOR_DB or .taskvisor/taskvisor.db)',
+    )
     .option('--json', 'print JSON instead of text');
 }
 

@@ -1,14 +1,17 @@
 /**
  * Reductions of a fan-out's answers: `compare`, `summarize` or `best_of_n`. The reducer
- * model sees the candidates by label with their text only, answers with a JSON verdict
- * (found in untidy answers by `firstJsonMatching`), and gets exactly one repair turn that
- * quotes the validation error. A label that names no candidate is a validation error.
+ * model sees the candidates by label with their text only and answers with a JSON verdict,
+ * asked for on the planner's structured-output ladder (a JSON Schema with the labels as an
+ * enum, then JSON mode, then JSON found in the text, by what the server accepts). Only the
+ * deciding field of a mode is required; it gets exactly one repair turn that quotes the
+ * validation error. A label that names no candidate is a validation error.
  */
 import { z } from 'zod';
 import { quote, TaskvisorError } from '../errors.js';
 import type { ChatMessage, TokenUsage } from '../llm/chat.js';
 import { firstJsonMatching } from '../llm/json-extract.js';
 import type { Prices } from '../llm/prices.js';
+import { type StructuredOutput, StructuredOutputLadder } from '../llm/structured-output.js';
 import type { ReduceMode } from '../model/action.js';
 import type { WorkerUsage } from '../../machines/worker.machine.js';
 import { type FanoutClient, type FanoutUsageReport, pricedUsage } from './call-model.js';
@@ -19,7 +22,7 @@ import type { BestOfNVerdict, CompareVerdict, SummarizeVerdict, Verdict } from '
 export interface Reduction {
   readonly mode: ReduceMode;
   readonly model: string;
-  /** The validated verdict, exactly the fields of the mode's schema. */
+  /** The validated verdict: the fields of the mode's schema the model gave (the deciding one always). */
   readonly verdict: CompareVerdict | SummarizeVerdict | BestOfNVerdict;
   readonly markdown: string;
   /** The verdict as pretty-printed JSON. */
@@ -38,7 +41,21 @@ export interface Candidate {
 
 const prose = z.string().trim().min(1);
 
-/** The zod schema of a mode's verdict, with labels restricted to `labels`. */
+/** Optional prose: a blank string counts as absent (and is dropped from the verdict). */
+const optionalProse = z
+  .string()
+  .optional()
+  .transform((value) => (value === undefined || value.trim() === '' ? undefined : value));
+
+/** Drops the keys whose value is `undefined`, so an absent field is absent from the JSON too. */
+function defined<T extends Record<string, unknown>>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
+/**
+ * The zod schema of a mode's verdict, with labels restricted to `labels`: only the deciding
+ * field is required (`winner_label`, `ranked_labels`, `synthesis`).
+ */
 export function verdictSchema(
   mode: ReduceMode,
   labels: readonly string[],
@@ -54,51 +71,113 @@ export function verdictSchema(
   });
   switch (mode) {
     case 'compare':
-      return z.object({
-        summary: prose,
-        comparison: prose,
-        recommendation: prose,
-        ranked_labels: z
-          .array(label)
-          .min(1)
-          .superRefine((ranked, ctx) => {
-            const duplicate = ranked.find((value, index) => ranked.indexOf(value) !== index);
-            if (duplicate !== undefined) {
-              ctx.addIssue({ code: 'custom', message: `${quote(duplicate)} is ranked more than once` });
-            }
-          }),
-      });
+      return z
+        .object({
+          ranked_labels: z
+            .array(label)
+            .min(1)
+            .superRefine((ranked, ctx) => {
+              const duplicate = ranked.find((value, index) => ranked.indexOf(value) !== index);
+              if (duplicate !== undefined) {
+                ctx.addIssue({ code: 'custom', message: `${quote(duplicate)} is ranked more than once` });
+              }
+            }),
+          summary: optionalProse,
+          comparison: optionalProse,
+          recommendation: optionalProse,
+        })
+        .transform((verdict) => defined(verdict) as CompareVerdict);
     case 'summarize':
-      return z.object({ summary: prose, synthesis: prose, highlights: z.array(prose) });
+      return z
+        .object({
+          synthesis: prose,
+          summary: optionalProse,
+          highlights: z
+            .array(z.string())
+            .optional()
+            .transform((points) => {
+              const kept = points?.filter((point) => point.trim() !== '');
+              return kept && kept.length > 0 ? kept : undefined;
+            }),
+        })
+        .transform((verdict) => defined(verdict) as SummarizeVerdict);
     case 'best_of_n':
-      return z.object({
-        summary: prose,
-        winner_label: label,
-        rationale: prose,
-        recommended_next_step: prose,
-      });
+      return z
+        .object({
+          winner_label: label,
+          summary: optionalProse,
+          rationale: optionalProse,
+          recommended_next_step: optionalProse,
+        })
+        .transform((verdict) => defined(verdict) as BestOfNVerdict);
   }
 }
+
+/**
+ * The JSON Schema a reducer answers with in `json_schema` mode: labels as an enum, only the
+ * deciding field required.
+ *
+ * @example
+ * ```ts
+ * verdictJsonSchema('best_of_n', ['a', 'b']).required; // ['winner_label']
+ * ```
+ */
+export function verdictJsonSchema(mode: ReduceMode, labels: readonly string[]): Record<string, unknown> {
+  const label = { type: 'string', enum: [...labels] };
+  const text = { type: 'string' };
+  const object = (properties: Record<string, unknown>, required: string[]) => ({
+    type: 'object',
+    properties,
+    required,
+    additionalProperties: false,
+  });
+  switch (mode) {
+    case 'compare':
+      return object(
+        {
+          ranked_labels: { type: 'array', items: label, minItems: 1, uniqueItems: true },
+          summary: text,
+          comparison: text,
+          recommendation: text,
+        },
+        ['ranked_labels'],
+      );
+    case 'summarize':
+      return object({ synthesis: text, summary: text, highlights: { type: 'array', items: text } }, [
+        'synthesis',
+      ]);
+    case 'best_of_n':
+      return object({ winner_label: label, summary: text, rationale: text, recommended_next_step: text }, [
+        'winner_label',
+      ]);
+  }
+}
+
+const REQUIRED: Record<ReduceMode, string> = {
+  compare: 'ranked_labels',
+  summarize: 'synthesis',
+  best_of_n: 'winner_label',
+};
 
 const SHAPES: Record<ReduceMode, (labels: readonly string[]) => string> = {
   compare: (labels) =>
     JSON.stringify({
+      ranked_labels: labels,
       summary: 'one paragraph: what the candidates agree and disagree on',
       comparison: 'how the candidates differ, point by point (Markdown allowed)',
       recommendation: 'which answer to use and why',
-      ranked_labels: labels,
     }),
   summarize: () =>
     JSON.stringify({
-      summary: 'one paragraph',
       synthesis: 'one answer that combines the best of all candidates (Markdown allowed)',
+      summary: 'one paragraph',
       highlights: ['a notable point', 'another one'],
     }),
   best_of_n: (labels) =>
     JSON.stringify({
-      summary: 'one paragraph about the candidates',
       winner_label: labels[0] ?? 'label',
       rationale: 'why this candidate is the best',
+      summary: 'one paragraph about the candidates',
       recommended_next_step: 'what to do next with the winning answer',
     }),
 };
@@ -121,6 +200,7 @@ export function reductionMessages(
     TASKS[mode],
     'Reply with only one JSON object, no prose before or after it, shaped like this example:',
     SHAPES[mode](labels),
+    `Only "${REQUIRED[mode]}" is required; give the other fields when you can.`,
     `Every label you name must be one of: ${labels.map((l) => JSON.stringify(l)).join(', ')}.`,
   ].join('\n');
   const body = [
@@ -164,6 +244,8 @@ export interface ReduceOptions {
   readonly prices?: Prices;
   readonly signal?: AbortSignal;
   readonly onUsage?: (report: FanoutUsageReport) => void;
+  /** Where to start on the structured-output ladder (default `json_schema`). */
+  readonly structuredOutput?: StructuredOutput;
 }
 
 function addUsage(a: WorkerUsage, b: WorkerUsage): WorkerUsage {
@@ -202,14 +284,19 @@ export async function reduceCandidates(options: ReduceOptions): Promise<Reductio
   }
   const labels = candidates.map((candidate) => candidate.label);
   const schema = verdictSchema(mode, labels);
+  const jsonSchema = verdictJsonSchema(mode, labels);
+  const ladder = new StructuredOutputLadder(options.structuredOutput);
   const prices = options.prices ?? {};
   let usage: WorkerUsage = { inputTokens: 0, outputTokens: 0, costUsd: 0 };
   const ask = async (messages: ChatMessage[]) => {
-    const result = await client.chat({
-      model,
-      messages,
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
+    const result = await ladder.call(`taskvisor_${mode}_verdict`, jsonSchema, (format) =>
+      client.chat({
+        model,
+        messages,
+        ...format,
+        ...(options.signal ? { signal: options.signal } : {}),
+      }),
+    );
     const priced = pricedUsage(result.usage satisfies TokenUsage, model, prices);
     usage = addUsage(usage, priced);
     options.onUsage?.({ label: 'reduce', model, role: 'reducer', ...priced });

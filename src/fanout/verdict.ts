@@ -1,22 +1,26 @@
-/** What a fan-out's reducer decides, by mode. */
+/**
+ * What a fan-out's reducer decides, by mode. Only the deciding field of each mode is
+ * required (`ranked_labels`, `synthesis`, `winner_label`); the prose around it is optional,
+ * and absent (never an empty string) when the model did not give it.
+ */
 export interface CompareVerdict {
-  readonly summary: string;
-  readonly comparison: string;
-  readonly recommendation: string;
   readonly ranked_labels: string[];
+  readonly summary?: string;
+  readonly comparison?: string;
+  readonly recommendation?: string;
 }
 
 export interface SummarizeVerdict {
-  readonly summary: string;
   readonly synthesis: string;
-  readonly highlights: string[];
+  readonly summary?: string;
+  readonly highlights?: string[];
 }
 
 export interface BestOfNVerdict {
-  readonly summary: string;
   readonly winner_label: string;
-  readonly rationale: string;
-  readonly recommended_next_step: string;
+  readonly summary?: string;
+  readonly rationale?: string;
+  readonly recommended_next_step?: string;
 }
 
 export type Verdict =

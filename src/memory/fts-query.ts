@@ -18,14 +18,27 @@ const MAX_TERMS = 32;
  * ```
  */
 export function toFtsQuery(text: string): string | undefined {
-  if (typeof text !== 'string') return undefined;
+  const terms = searchWords(text);
+  if (terms.length === 0) return undefined;
+  // A word holds only letters, digits and _, so it needs no escaping inside the quotes.
+  return terms.map((term) => `"${term}"`).join(' OR ');
+}
+
+/**
+ * The distinct words of `text` a search looks for (lower case, at most 32): letters, digits
+ * and `_` only, so no word can carry a query language's syntax.
+ *
+ * @example
+ * ```ts
+ * searchWords('Fix "login" (OAuth)'); // ['fix', 'login', 'oauth']
+ * ```
+ */
+export function searchWords(text: string): string[] {
+  if (typeof text !== 'string') return [];
   const words =
     text
       .normalize('NFKC')
       .toLowerCase()
       .match(/[\p{L}\p{N}_]+/gu) ?? [];
-  const terms = [...new Set(words)].slice(0, MAX_TERMS);
-  if (terms.length === 0) return undefined;
-  // A word holds only letters, digits and _, so it needs no escaping inside the quotes.
-  return terms.map((term) => `"${term}"`).join(' OR ');
+  return [...new Set(words)].slice(0, MAX_TERMS);
 }

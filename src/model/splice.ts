@@ -22,24 +22,66 @@ export interface SpliceResult {
 }
 
 /**
+ * The step a `replaces` really takes the place of: a failed step that was replaced already
+ * (and whose replacement failed too) resolves along its replacement chain (`b` → `b2` → `b3`)
+ * to the chain's last step, the one that failed now. Pure.
+ *
+ * @example
+ * ```ts
+ * // b2 replaced b and failed: a second replan that says `replaces: "b"` replaces b2.
+ * currentReplacement(plan, 'b'); // 'b2'
+ * ```
+ */
+export function currentReplacement(plan: Plan, stepId: string): string {
+  const replacementOf = new Map<string, string>();
+  for (const step of plan.steps) if (step.replaces !== undefined) replacementOf.set(step.replaces, step.id);
+  let current = stepId;
+  const seen = new Set<string>([current]);
+  for (let next = replacementOf.get(current); next !== undefined; next = replacementOf.get(current)) {
+    if (seen.has(next)) break;
+    seen.add(next);
+    current = next;
+  }
+  return current;
+}
+
+/** `added` with each `replaces` resolved to the current step of its replacement chain. */
+export function resolveReplacements(plan: Plan, added: readonly Step[]): Step[] {
+  return added.map((step) => {
+    if (step.replaces === undefined) return step;
+    const current = currentReplacement(plan, step.replaces);
+    return current === step.replaces ? step : { ...step, replaces: current };
+  });
+}
+
+/**
  * Adds replanned steps to a plan, all or nothing: returns a new, fully validated plan or
  * throws a `TaskvisorError` and leaves `plan` as it was. A step with `replaces: "x"` takes
  * the place of the failed step `x`: steps that depended on `x` (and read its output) now
- * depend on (and read) the replacement.
+ * depend on (and read) the replacement. When `x` was replaced already, `replaces` may name
+ * it or any step of its replacement chain: it resolves to the chain's current step
+ * (`currentReplacement`), and the added step records that one.
  *
  * @example
  * ```ts
  * const { plan: next, rewired } = spliceSteps(plan, [{ ...fixStep, replaces: 'build' }], { replaceable: ['build'] });
  * ```
  */
-export function spliceSteps(plan: Plan, added: readonly Step[], options: SpliceOptions = {}): SpliceResult {
-  if (added.length === 0) {
+export function spliceSteps(
+  plan: Plan,
+  proposed: readonly Step[],
+  options: SpliceOptions = {},
+): SpliceResult {
+  if (proposed.length === 0) {
     throw new TaskvisorError('BAD_REPLACEMENT', 'A replan must add at least one step; got none.', {});
   }
   const existing = new Set(plan.steps.map((step) => step.id));
   const replaceable = options.replaceable ? new Set(options.replaceable) : undefined;
+  const added = resolveReplacements(plan, proposed);
   const replacementOf = new Map<string, string>();
-  for (const step of added) {
+  for (const [index, step] of added.entries()) {
+    const named = proposed[index]!.replaces;
+    const via = named !== step.replaces ? ` (named as "${named}", whose replacement chain ends there)` : '';
     if (existing.has(step.id)) {
       throw new TaskvisorError(
         'DUPLICATE_STEP_ID',
@@ -58,7 +100,7 @@ export function spliceSteps(plan: Plan, added: readonly Step[], options: SpliceO
     if (replaceable && !replaceable.has(step.replaces)) {
       throw new TaskvisorError(
         'BAD_REPLACEMENT',
-        `Step "${step.id}" replaces "${step.replaces}", which has not failed; only ${replaceable.size > 0 ? [...replaceable].map((id) => `"${id}"`).join(', ') : 'failed steps'} can be replaced.`,
+        `Step "${step.id}" replaces "${step.replaces}"${via}, which has not failed; only ${replaceable.size > 0 ? [...replaceable].map((id) => `"${id}"`).join(', ') : 'failed steps'} can be replaced.`,
         { stepId: step.id, replaces: step.replaces, replaceable: [...replaceable] },
       );
     }

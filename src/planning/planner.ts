@@ -8,12 +8,13 @@
  */
 import { z } from 'zod';
 import { isTaskvisorError, TaskvisorError } from '../errors.js';
-import type { ChatMessage, ChatRequest, ResponseFormat } from '../llm/chat.js';
+import type { ChatMessage } from '../llm/chat.js';
 import { extractJson } from '../llm/json-extract.js';
+import { type StructuredOutput, StructuredOutputLadder } from '../llm/structured-output.js';
 import type { Json } from '../model/json.js';
 import { parsePlan } from '../model/parse-plan.js';
 import { type Plan, PlanSchema, type Step, writtenByModel } from '../model/plan.js';
-import { spliceSteps } from '../model/splice.js';
+import { resolveReplacements, spliceSteps } from '../model/splice.js';
 import type { Tier } from '../model/tier.js';
 import type { RunModel } from '../runtime/executor.js';
 import {
@@ -24,12 +25,7 @@ import {
   replanJsonSchema,
 } from './catalog.js';
 
-/**
- * How the model is asked for JSON: `json_schema` (structured outputs), `json_object`
- * (JSON mode) or `text` (JSON found in the answer). A server that refuses a mode with
- * HTTP 400 is asked again in the next one, and the planner remembers.
- */
-export type StructuredOutput = 'json_schema' | 'json_object' | 'text';
+export type { StructuredOutput } from '../llm/structured-output.js';
 
 export const OUTPUT_CAP_CHARS = 1_500;
 
@@ -77,14 +73,12 @@ function outputText(output: Json | undefined): string {
   return typeof output === 'string' ? output : JSON.stringify(output);
 }
 
-const MODES: readonly StructuredOutput[] = ['json_schema', 'json_object', 'text'];
-
 export class Planner {
-  private mode: StructuredOutput;
+  private readonly ladder: StructuredOutputLadder;
   private readonly maxOutputTokens: number;
 
   constructor(private readonly options: PlannerOptions) {
-    this.mode = options.structuredOutput ?? 'json_schema';
+    this.ladder = new StructuredOutputLadder(options.structuredOutput);
     this.maxOutputTokens = options.maxOutputTokens ?? 4096;
   }
 
@@ -129,7 +123,7 @@ export class Planner {
         );
       }
       spliceSteps(request.plan, steps, { replaceable: failedIds, context: catalog.context });
-      return writtenByModel(steps);
+      return writtenByModel(resolveReplacements(request.plan, steps));
     });
   }
 
@@ -199,40 +193,11 @@ export class Planner {
     name: string,
     schema: Record<string, unknown>,
   ): Promise<string> {
-    for (;;) {
-      const request: ChatRequest = {
-        messages,
-        maxTokens: this.maxOutputTokens,
-        temperature: 0,
-        ...formatFor(this.mode, name, schema),
-      };
-      try {
-        return (await model.chat(request)).text;
-      } catch (error) {
-        const next = MODES[MODES.indexOf(this.mode) + 1];
-        if (next && refusedFormat(error)) {
-          this.mode = next;
-          continue;
-        }
-        throw error;
-      }
-    }
+    const answer = await this.ladder.call(name, schema, (format) =>
+      model.chat({ messages, maxTokens: this.maxOutputTokens, temperature: 0, ...format }),
+    );
+    return answer.text;
   }
-}
-
-function formatFor(
-  mode: StructuredOutput,
-  name: string,
-  schema: Record<string, unknown>,
-): { responseFormat?: ResponseFormat } {
-  if (mode === 'json_schema') return { responseFormat: { type: 'json_schema', name, schema, strict: false } };
-  if (mode === 'json_object') return { responseFormat: { type: 'json_object' } };
-  return {};
-}
-
-/** A 400 from the server: it does not take this response format. */
-function refusedFormat(error: unknown): boolean {
-  return isTaskvisorError(error) && error.code === 'LLM_ERROR' && error.details.status === 400;
 }
 
 /** The steps in an answer: `{ steps: [...] }`, or a bare array of steps. */
@@ -261,6 +226,17 @@ function acceptFirst<T>(
   return { ok: false, error: firstError ?? 'the answer is not a plan.' };
 }
 
+/** The replacement chain that ends at `stepId`, oldest first (`[b, b2, b3]` for `b3`). */
+function replacementChain(plan: Plan, stepId: string): string[] {
+  const byId = new Map(plan.steps.map((step) => [step.id, step]));
+  const chain = [stepId];
+  for (let step = byId.get(stepId); step?.replaces !== undefined; step = byId.get(step.replaces)) {
+    if (chain.includes(step.replaces)) break;
+    chain.unshift(step.replaces);
+  }
+  return chain;
+}
+
 function replanBrief(request: ReplanRequest): string {
   const lines = [`Goal: ${request.goal}`, '', `Replan ${request.attempt}.`, '', 'Steps that succeeded:'];
   if (request.completed.length === 0) lines.push('(none)');
@@ -272,6 +248,18 @@ function replanBrief(request: ReplanRequest): string {
     lines.push(
       `- ${step.id} (${step.title}) action: ${JSON.stringify(step.action)}`,
       `  error: ${step.error}`,
+    );
+    const chain = replacementChain(request.plan, step.id);
+    if (chain.length > 1) {
+      lines.push(
+        `  ${step.id} already replaced ${chain.slice(0, -1).join(' → ')}; to try again, give a new step "replaces": "${step.id}".`,
+      );
+    }
+  }
+  if (request.failed.length > 0) {
+    lines.push(
+      '',
+      `Steps you may replace: ${request.failed.map((step) => `"${step.id}"`).join(', ')} (say "replaces": "<id>").`,
     );
   }
   lines.push('', `Existing step ids: ${request.plan.steps.map((step) => step.id).join(', ')}`);

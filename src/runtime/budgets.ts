@@ -6,6 +6,10 @@
  * reservations, so a limit is exceeded by at most the one call whose real prompt came
  * out larger than its estimate.
  *
+ * Under a token limit a call's output is capped to what is left (`reserveCall`): the call
+ * is made with a smaller `max_tokens` as long as at least `MIN_OUTPUT_TOKENS` (or all it
+ * asked for, when it asked for less) fit; only below that does the run pause.
+ *
  * `maxSteps` is the task machine's (it decides which steps start).
  */
 import { TaskvisorError } from '../errors.js';
@@ -22,6 +26,26 @@ interface RunLedger {
   reserved: Spend;
   /** Set while the run is paused on its budget: resolves when the budget is extended. */
   gate?: Gate;
+}
+
+/**
+ * The fewest output tokens a capped model call is made with: below this, what a run's token
+ * budget has left cannot hold a useful answer, and the run pauses instead.
+ */
+export const MIN_OUTPUT_TOKENS = 128;
+
+/** A model call about to be made: its prompt estimate and the most it wants to write. */
+export interface CallEstimate {
+  readonly promptTokens: number;
+  readonly maxOutputTokens: number;
+  /** The call's worst-case cost when it writes `outputTokens`. */
+  readonly costUsd: (outputTokens: number) => number;
+}
+
+/** A reserved call: the `max_tokens` it may use, and the release of its reservation. */
+export interface CallReservation {
+  readonly maxOutputTokens: number;
+  readonly release: () => void;
 }
 
 const NOTHING: Spend = { tokens: 0, costUsd: 0 };
@@ -79,22 +103,56 @@ export class BudgetLedger {
    * release function; rejects with ABORTED when `signal` aborts while waiting.
    */
   async reserve(runId: string, estimate: Spend, signal?: AbortSignal): Promise<() => void> {
+    const reservation = await this.reserveFitting(runId, () => estimate, signal);
+    return reservation.release;
+  }
+
+  /**
+   * Reserves a model call whose output is capped to what the run's token budget has left
+   * after the prompt (at least `MIN_OUTPUT_TOKENS`, else the run pauses and the call waits
+   * as with `reserve`). Resolves with the `max_tokens` to call with and the release.
+   *
+   * @example
+   * ```ts
+   * const { maxOutputTokens, release } = await ledger.reserveCall(runId, { promptTokens: 40, maxOutputTokens: 4096, costUsd: () => 0 });
+   * ```
+   */
+  async reserveCall(runId: string, call: CallEstimate, signal?: AbortSignal): Promise<CallReservation> {
+    let outputTokens = call.maxOutputTokens;
+    const reservation = await this.reserveFitting(
+      runId,
+      (ledger) => {
+        outputTokens = cappedOutput(ledger, call);
+        return { tokens: call.promptTokens + outputTokens, costUsd: call.costUsd(outputTokens) };
+      },
+      signal,
+    );
+    return { maxOutputTokens: outputTokens, release: reservation.release };
+  }
+
+  private async reserveFitting(
+    runId: string,
+    estimateFor: (ledger: RunLedger) => Spend,
+    signal: AbortSignal | undefined,
+  ): Promise<{ release: () => void }> {
     for (;;) {
       const ledger = this.runs.get(runId);
-      if (!ledger) return () => {};
+      if (!ledger) return { release: () => {} };
       if (ledger.gate) {
         if (!(await waitFor(ledger.gate.opened, signal))) throw stopped(runId);
         continue;
       }
+      const estimate = estimateFor(ledger);
       const exhaustion = this.wouldExceed(ledger, estimate);
       if (!exhaustion) {
         ledger.reserved = add(ledger.reserved, estimate);
         let released = false;
-        return () => {
+        const release = () => {
           if (released) return;
           released = true;
           ledger.reserved = add(ledger.reserved, estimate, -1);
         };
+        return { release };
       }
       ledger.gate = gate();
       this.exhaust(runId, exhaustion);
@@ -125,6 +183,19 @@ export class BudgetLedger {
     }
     return undefined;
   }
+}
+
+/**
+ * What a call may write: all it asked for without a token limit, else what the limit leaves
+ * after the prompt and the calls in flight; never less than the minimum (then the call does
+ * not fit, and the run pauses).
+ */
+function cappedOutput(ledger: RunLedger, call: CallEstimate): number {
+  const { maxTokens } = ledger.budget;
+  if (maxTokens === undefined) return call.maxOutputTokens;
+  const left = maxTokens - ledger.used.tokens - ledger.reserved.tokens - call.promptTokens;
+  const minimum = Math.min(MIN_OUTPUT_TOKENS, call.maxOutputTokens);
+  return Math.max(minimum, Math.min(call.maxOutputTokens, left));
 }
 
 /** Opens with `true` when the budget is extended, `false` when the run is no longer driven here. */

@@ -1,6 +1,7 @@
 /**
  * Every model call a run makes goes through its meter: the call reserves its worst case
- * against the run's budget first (waiting while the run is paused), and its usage is
+ * against the run's budget first (waiting while the run is paused; under a token limit its
+ * `max_tokens` is capped to what is left), and its usage is
  * recorded after as a `usage.recorded` event priced from the supervisor's `prices`.
  */
 import type { Clock } from '../clock.js';
@@ -49,15 +50,20 @@ export class ModelMeter {
     const maxOutputTokens = model?.maxOutputTokens ?? 4096;
     return async (request, via) => {
       const client = via ?? model?.client ?? noModel();
-      const maxTokens = request.maxTokens ?? maxOutputTokens;
       const name = request.model ?? client.model;
       const promptTokens = estimateTokens(request.messages);
-      const estimate = {
-        tokens: promptTokens + maxTokens,
-        costUsd: costOf({ inputTokens: promptTokens, outputTokens: maxTokens }, name, prices).costUsd,
-      };
       const callSignal = request.signal ?? signal;
-      const release = await budgets.reserve(runId, estimate, callSignal);
+      // Under a token limit, max_tokens shrinks to what the budget has left.
+      const { maxOutputTokens: maxTokens, release } = await budgets.reserveCall(
+        runId,
+        {
+          promptTokens,
+          maxOutputTokens: request.maxTokens ?? maxOutputTokens,
+          costUsd: (outputTokens) =>
+            costOf({ inputTokens: promptTokens, outputTokens }, name, prices).costUsd,
+        },
+        callSignal,
+      );
       try {
         return await client.chat({
           ...request,

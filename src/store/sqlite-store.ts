@@ -22,6 +22,7 @@ import type {
   RequestRow,
   RunRow,
 } from './rows.js';
+import { claimRunsSync, leaseHoldersSync, pruneRunsSync } from './sqlite-claims.js';
 import { storeError } from './sqlite-errors.js';
 import type {
   AuditLog,
@@ -285,6 +286,7 @@ export class SqliteStore implements Store {
           auditHead: { position: record.audit_position, hash: record.audit_hash },
         };
       }),
+      pruneRuns: read('prune the runs of', (query) => pruneRunsSync(db, query)) as RunStore['pruneRuns'],
     };
 
     this.leases = {
@@ -316,6 +318,12 @@ export class SqliteStore implements Store {
       releaseLeases: read('release leases in', (owner: string) => {
         this.statements.releaseLeases.run(owner);
       }),
+      claimRuns: read('claim runs in', (claim, options) =>
+        claimRunsSync(db, claim, options),
+      ) as LeaseStore['claimRuns'],
+      leaseHolders: read('read the lease holders of', (host: string, now: number) =>
+        leaseHoldersSync(db, host, now),
+      ),
     };
 
     this.events = {

@@ -126,6 +126,14 @@ export interface LoadedRun {
   readonly auditHead: AuditHead;
 }
 
+/** Which finished runs `pruneRuns` deletes. */
+export interface PruneQuery {
+  /** Runs whose last update (when they ended) is older than this time, in ms. */
+  readonly endedBefore: number;
+  /** Only runs in these (terminal) phases. */
+  readonly phases: readonly RunPhase[];
+}
+
 /** Runs: their rows, their latest plan and actor snapshots. */
 export interface RunStore {
   getRun(runId: string): Promise<RunRow | undefined>;
@@ -133,6 +141,13 @@ export interface RunStore {
   listRuns(filter?: RunFilter): Promise<RunRow[]>;
   /** The latest plan version, every actor row and the audit head of a run. */
   loadRun(runId: string): Promise<LoadedRun | undefined>;
+  /**
+   * Deletes whole finished runs matching `query`, in one transaction: the run row, its plans,
+   * actors, events, outputs, attempts, requests, commands, artifacts and audit rows (its audit
+   * chain goes with it, so the chains that remain still verify). Episodes are kept: they are
+   * the memory later runs recall. Runs that are not finished are never deleted.
+   */
+  pruneRuns(query: PruneQuery): Promise<{ readonly runs: number; readonly events: number }>;
 }
 
 /** One writer per run: leases with expiry and a fencing number. */
@@ -149,7 +164,24 @@ export interface LeaseStore {
   ): Promise<number | undefined>;
   /** Extends every lease `owner` holds. */
   renewLeases(owner: string, expiresAt: number): Promise<void>;
+  /** Frees every lease `owner` holds (other processes may claim the runs at once). */
   releaseLeases(owner: string): Promise<void>;
+  /**
+   * Takes up to `limit` unfinished runs that need a driver — no lease, an expired one, or one
+   * held by one of `deadHolders` — oldest first, for `claim`; returns each with its new fence.
+   * Two claimants racing never get the same run (on PostgreSQL: `FOR UPDATE SKIP LOCKED`).
+   */
+  claimRuns(
+    claim: LeaseClaim,
+    options: {
+      readonly now: number;
+      readonly ttlMs: number;
+      readonly limit: number;
+      readonly deadHolders?: readonly string[];
+    },
+  ): Promise<Array<{ readonly runId: string; readonly fence: number }>>;
+  /** The holders of unexpired leases of unfinished runs on `host` (to check which are alive). */
+  leaseHolders(host: string, now: number): Promise<Array<{ readonly owner: string; readonly pid: number }>>;
 }
 
 /** The event log, in `seq` order. */
@@ -212,6 +244,24 @@ export interface StoreHealth {
   readonly detail?: string;
 }
 
+/** What other processes did, as wake-ups (`StoreSignals.on`). */
+export type StoreSignal = 'events' | 'commands' | 'runs';
+
+/**
+ * Wake-ups from other processes, for a backend that has them (PostgreSQL's LISTEN/NOTIFY):
+ * `events` when a commit stored events, `commands` when a command was stored, `runs` when
+ * leases were released. A listener is also called after a lost connection is back (anything
+ * may have happened meanwhile), so it catches up from its own cursor. A backend without
+ * signals is polled.
+ */
+export interface StoreSignals {
+  /**
+   * Calls `listener` on each wake-up of `signal` — for `events`, with the last seq the commit
+   * stored (none after a reconnection) — and returns the function that stops it.
+   */
+  on(signal: StoreSignal, listener: (lastSeq?: number) => void): () => void;
+}
+
 /** A backend: the ports, the one atomic write, and its life cycle. */
 export interface Store {
   readonly runs: RunStore;
@@ -220,6 +270,8 @@ export interface Store {
   readonly inbox: CommandInbox;
   readonly records: RecordStore;
   readonly auditLog: AuditLog;
+  /** Wake-ups from other processes, when the backend has them. */
+  readonly signals?: StoreSignals;
   /** Writes a batch atomically (see `Batch.fences` for fencing). */
   commit(batch: Batch): Promise<CommitResult>;
   /** Whether the store can be read and written, checked now (cheaply). */

@@ -5,38 +5,24 @@
  */
 import path from 'node:path';
 import { createSupervisor, type PlanInput, type Supervisor } from '../../src/index.js';
+import { fanoutPersistence } from './fanout-persistence.js';
 import { jailOverhead } from './jail-overhead.js';
+import {
+  actions,
+  chain,
+  manyRuns,
+  memoryPerPendingStep,
+  perStepAtScale,
+  storagePerStep,
+  wide,
+} from './scale.js';
 
 const [name, dir] = process.argv.slice(2);
 if (!name || !dir) {
-  console.error('usage: scenario.js <W1|W1-strict|W2|W3-crash|W3-resume|S|J> <dir>');
+  console.error(
+    'usage: scenario.js <W1|W1-full|W1-strict|W2|W3-crash|W3-resume|S|S-chain|S-wide|M|ST|R|J|F> <dir>',
+  );
   process.exit(2);
-}
-
-const actions = {
-  // The benchmark's no-op: returns its index and 100 characters.
-  noop: async (input: Record<string, unknown>) => ({ output: { i: input.i, out: 'x'.repeat(100) } }),
-};
-
-function chain(n: number, idempotent: boolean): PlanInput {
-  return {
-    steps: Array.from({ length: n }, (_, i) => ({
-      id: `s${i}`,
-      dependsOn: i === 0 ? [] : [`s${i - 1}`],
-      ...(idempotent ? { idempotent: true } : {}),
-      action: { kind: 'noop', i },
-    })),
-  };
-}
-
-function wide(n: number): PlanInput {
-  const steps = Array.from({ length: n }, (_, i) => ({ id: `s${i}`, action: { kind: 'noop', i } }));
-  return {
-    steps: [
-      ...steps,
-      { id: 'join', dependsOn: steps.map((step) => step.id), action: { kind: 'noop', i: n } },
-    ],
-  };
 }
 
 /** Reads the run back from the database and checks every output. */
@@ -71,9 +57,15 @@ function mb(kilobytes: number): number {
   return Math.round((kilobytes / 1024) * 10) / 10;
 }
 
-async function steps(n: number, plan: PlanInput, label: string, extra: Record<string, unknown> = {}) {
+async function steps(
+  n: number,
+  plan: PlanInput,
+  label: string,
+  extra: Record<string, unknown> = {},
+  durability?: 'full',
+) {
   const db = path.join(dir!, `${label}.db`);
-  const sv = await createSupervisor({ db, actions });
+  const sv = await createSupervisor({ db, actions, ...(durability ? { durability } : {}) });
   const { runId, ms } = await timed(sv, plan);
   await sv.close();
   await verify(db, runId, n);
@@ -89,6 +81,17 @@ async function steps(n: number, plan: PlanInput, label: string, extra: Record<st
 switch (name) {
   case 'W1': {
     const result = await steps(300, chain(300, true), 'W1', { note: 'no-op steps marked idempotent: true' });
+    console.log(JSON.stringify({ ...result, peakRssMb: mb(process.resourceUsage().maxRSS) }));
+    break;
+  }
+  case 'W1-full': {
+    const result = await steps(
+      300,
+      chain(300, true),
+      'W1-full',
+      { note: "as W1, with durability: 'full' (fsync per commit)" },
+      'full',
+    );
     console.log(JSON.stringify({ ...result, peakRssMb: mb(process.resourceUsage().maxRSS) }));
     break;
   }
@@ -176,9 +179,31 @@ switch (name) {
     );
     break;
   }
+  case 'S-chain':
+  case 'S-wide': {
+    console.log(JSON.stringify(await perStepAtScale(dir, name === 'S-chain' ? 'chain' : 'wide')));
+    break;
+  }
+  case 'M': {
+    console.log(JSON.stringify(await memoryPerPendingStep(dir)));
+    break;
+  }
+  case 'ST': {
+    console.log(JSON.stringify(await storagePerStep(dir)));
+    break;
+  }
+  case 'R': {
+    console.log(JSON.stringify(await manyRuns(dir)));
+    break;
+  }
   case 'J': {
     // The jail's cost per shell step (bubblewrap), jailed vs not.
     console.log(JSON.stringify(await jailOverhead(dir)));
+    break;
+  }
+  case 'F': {
+    // What one fan-out worker transition costs the persistence loop (bytes and µs).
+    console.log(JSON.stringify(await fanoutPersistence(dir)));
     break;
   }
   default:

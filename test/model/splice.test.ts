@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { isTaskvisorError, type TaskvisorErrorCode } from '../../src/errors.js';
 import { parsePlan } from '../../src/model/parse-plan.js';
 import { type Plan, type Step, type StepInput, StepSchema } from '../../src/model/plan.js';
-import { type SpliceOptions, spliceSteps } from '../../src/model/splice.js';
+import { currentReplacement, type SpliceOptions, spliceSteps } from '../../src/model/splice.js';
 
 const note = (id: string, dependsOn: string[] = [], extra: Partial<StepInput> = {}): Step =>
   StepSchema.parse({ id, dependsOn, action: { kind: 'note', output: id }, ...extra });
@@ -112,6 +112,40 @@ describe('spliceSteps', () => {
     const result = spliceSteps(plan, [note('test2', ['build'], { replaces: 'test' })]);
     expect(result.replaced).toEqual([{ failed: 'test', by: 'test2' }]);
     expect(result.rewired).toEqual([]);
+  });
+
+  it('resolves a replacement of an already replaced step to the current step of its chain', () => {
+    const first = spliceSteps(buildPlan(), [note('build2', ['fetch'], { replaces: 'build' })], {
+      replaceable: ['build'],
+    });
+    // build2 failed too: naming build (or build2) replaces build2, and the new step records it.
+    for (const named of ['build', 'build2']) {
+      const second = spliceSteps(first.plan, [note('build3', ['fetch'], { replaces: named })], {
+        replaceable: ['build2'],
+      });
+      expect(second.replaced).toEqual([{ failed: 'build2', by: 'build3' }]);
+      expect(second.rewired).toEqual([
+        { stepId: 'test', from: 'build2', to: 'build3' },
+        { stepId: 'report', from: 'build2', to: 'build3' },
+      ]);
+      expect(second.plan.steps.at(-1)).toMatchObject({ id: 'build3', replaces: 'build2' });
+      expect(currentReplacement(second.plan, 'build')).toBe('build3');
+    }
+  });
+
+  it('refuses a replacement whose chain ends at a step that has not failed, naming both', () => {
+    const first = spliceSteps(buildPlan(), [note('build2', ['fetch'], { replaces: 'build' })], {
+      replaceable: ['build'],
+    });
+    const error = thrownBy(() =>
+      spliceSteps(first.plan, [note('build3', ['fetch'], { replaces: 'build' })], {
+        replaceable: ['report'],
+      }),
+    );
+    expect(error).toMatchObject({ code: 'BAD_REPLACEMENT' });
+    expect(String(error)).toContain(
+      'replaces "build2" (named as "build", whose replacement chain ends there)',
+    );
   });
 
   it('lets a new step depend on the replacement of a failed step', () => {

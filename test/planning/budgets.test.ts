@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { BudgetExhaustion } from '../../src/model/budget.js';
-import { BudgetLedger } from '../../src/runtime/budgets.js';
+import { BudgetLedger, MIN_OUTPUT_TOKENS } from '../../src/runtime/budgets.js';
 
 function ledger() {
   const exhausted: Array<[string, BudgetExhaustion]> = [];
@@ -68,5 +68,38 @@ describe('BudgetLedger', () => {
     (await books.reserve('r', { tokens: 1e9, costUsd: 1e6 }))();
     (await books.reserve('other', { tokens: 1, costUsd: 1 }))();
     expect(exhausted).toEqual([]);
+  });
+
+  it('caps a call to what the token limit leaves after its prompt, counting calls in flight', async () => {
+    const { books, exhausted } = ledger();
+    books.track('r', { maxTokens: 400 }, { tokens: 50, costUsd: 0 });
+    const call = { promptTokens: 30, maxOutputTokens: 4096, costUsd: (out: number) => out / 1e6 };
+    const first = await books.reserveCall('r', call);
+    expect(first.maxOutputTokens).toBe(400 - 50 - 30);
+    first.release();
+    // A call that asks for less than is left keeps what it asked for.
+    const small = await books.reserveCall('r', { ...call, maxOutputTokens: 100 });
+    expect(small.maxOutputTokens).toBe(100);
+    // With the small call in flight, the next one gets what is left after both.
+    const next = await books.reserveCall('r', call);
+    expect(next.maxOutputTokens).toBe(400 - 50 - 130 - 30);
+    expect(exhausted).toEqual([]);
+  });
+
+  it('pauses only when less than MIN_OUTPUT_TOKENS would be left, and never reserves past the limit', async () => {
+    const { books, exhausted } = ledger();
+    const limit = 200;
+    books.track('r', { maxTokens: limit }, { tokens: limit - 30 - MIN_OUTPUT_TOKENS, costUsd: 0 });
+    const call = { promptTokens: 30, maxOutputTokens: 4096, costUsd: () => 0 };
+    const fits = await books.reserveCall('r', call);
+    expect(fits.maxOutputTokens).toBe(MIN_OUTPUT_TOKENS);
+    fits.release();
+    books.record('r', { tokens: 1, costUsd: 0 });
+    const waiting = books.reserveCall('r', call);
+    expect(await settled(waiting)).toBe(false);
+    expect(exhausted[0]![1]).toMatchObject({ limit: 'maxTokens' });
+    books.extend('r', { maxTokens: limit + 1000 });
+    const used = limit - 30 - MIN_OUTPUT_TOKENS + 1;
+    expect((await waiting).maxOutputTokens).toBe(limit + 1000 - used - 30);
   });
 });

@@ -5,6 +5,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
 import type { TaskvisorEvent } from '../../src/model/events.js';
+import { MIN_OUTPUT_TOKENS } from '../../src/runtime/budgets.js';
+import { estimateTokens } from '../../src/runtime/model-meter.js';
 import { createSupervisor, type Supervisor, type SupervisorOptions } from '../../src/supervisor.js';
 import { type OpenAiServer, type ScriptedReply, startOpenAiServer } from '../support/openai-server.js';
 import { sequentialIds, useSupervisorHarness } from '../support/supervisor-harness.js';
@@ -400,6 +402,49 @@ describe('replanning', () => {
     ).rejects.toThrow(/approveReplans: must be 'auto', true or false/);
   });
 
+  it('a second replan may replace a failed replacement by naming the first failed step', async () => {
+    const sv = await open({ actions: failing, maxReplans: 2, approveReplans: false });
+    server!.script(
+      reply({ steps: [{ id: 'b2', title: 'Fetch again', replaces: 'b', action: { kind: 'flaky' } }] }),
+      // b2 failed too; the model names the step it knows, b: it resolves to b2.
+      reply({
+        steps: [
+          { id: 'b3', title: 'Fetch a third way', replaces: 'b', action: { kind: 'note', output: 'got' } },
+        ],
+      }),
+    );
+    const run = await sv.start({
+      goal: 'Fetch and report',
+      plan: {
+        steps: [
+          { id: 'b', action: { kind: 'flaky' } },
+          {
+            id: 'report',
+            dependsOn: ['b'],
+            action: { kind: 'note', output: 'report of {{steps.b.output}}' },
+          },
+        ],
+      },
+    });
+    const result = await run.done;
+    expect(result.phase).toBe('completed');
+    expect(result.outputs['report']).toBe('report of got');
+    const events = await eventsOf(sv, run.id);
+    const applied = events.filter((event) => event.type === 'replan.applied');
+    expect(applied.map((event) => [event.attempt, event.replaced])).toEqual([
+      [1, [{ failed: 'b', by: 'b2' }]],
+      [2, [{ failed: 'b2', by: 'b3' }]],
+    ]);
+    expect((await sv.get(run.id))!.replans).toBe(2);
+    // Both replans were used, neither needed a repair turn.
+    expect(server!.chatRequests).toHaveLength(2);
+    // The second brief says which step to replace.
+    const brief = (server!.chatRequests[1]!.body['messages'] as Array<{ content: string }>)[1]!.content;
+    expect(brief).toContain('Replan 2.');
+    expect(brief).toContain('b2 already replaced b; to try again, give a new step "replaces": "b2".');
+    expect(brief).toContain('Steps you may replace: "b2"');
+  });
+
   it('without replans left, the dependents stay skipped and the run fails', async () => {
     const sv = await open({ actions: failing, maxReplans: 1 });
     const misfit = reply({
@@ -508,6 +553,46 @@ describe('usage and budgets', () => {
     const view = (await second.get(run.id))!;
     expect(view.steps.map((step) => step.output)).toEqual(['one', 'two']);
     expect(view.usage).toMatchObject({ inputTokens: 120, outputTokens: 60 });
+  });
+
+  it('makes progress on a small token budget: max_tokens shrinks to what is left, the limit is never passed', async () => {
+    const sv = await open();
+    server!.script(
+      reply('one', { prompt_tokens: 20, completion_tokens: 100 }),
+      reply('two', { prompt_tokens: 20, completion_tokens: 100 }),
+      reply('three', { prompt_tokens: 20, completion_tokens: 30 }),
+    );
+    const run = await sv.start({
+      goal: 'Three questions',
+      budget: { maxTokens: 400 },
+      plan: {
+        steps: [
+          { id: 'q1', action: { kind: 'research', query: 'first' } },
+          { id: 'q2', dependsOn: ['q1'], action: { kind: 'research', query: 'second' } },
+          { id: 'q3', dependsOn: ['q2'], action: { kind: 'research', query: 'third' } },
+        ],
+      },
+    });
+    await until(async () => (await sv.get(run.id))?.phase === 'paused');
+    const asked = server!.chatRequests.map((request) => request.body['max_completion_tokens'] as number);
+    const prompts = server!.chatRequests.map((request) =>
+      estimateTokens(request.body['messages'] as Array<{ content: string }>),
+    );
+    // q1 may write what 400 leaves after its prompt; q2 what is left after q1's 120.
+    expect(asked).toEqual([400 - prompts[0]!, 400 - 120 - prompts[1]!]);
+    // q3 would have fewer than MIN_OUTPUT_TOKENS left: the run pauses before calling.
+    expect(400 - 240 - prompts[1]!).toBeLessThan(MIN_OUTPUT_TOKENS);
+    const view = (await sv.get(run.id))!;
+    // q3 started and waits for its budget; its call was not made.
+    expect(view.steps.map((step) => step.state)).toEqual(['succeeded', 'succeeded', 'running']);
+    expect(server!.chatRequests).toHaveLength(2);
+    expect(view.usage.inputTokens + view.usage.outputTokens).toBe(240);
+    expect(view.reason).toMatch(/^budget: maxTokens 400 reached \(240 used/);
+    await sv.extendBudget(run.id, { maxTokens: 600 });
+    const result = await run.done;
+    expect(result.phase).toBe('completed');
+    expect(server!.chatRequests.at(-1)!.body['max_completion_tokens']).toBe(600 - 240 - prompts[1]!);
+    expect(result.usage.inputTokens + result.usage.outputTokens).toBeLessThanOrEqual(600);
   });
 
   it('pauses at its dollar limit, and cancel ends the paused run', async () => {

@@ -63,27 +63,24 @@ describe.each(ISOLATIONS)('under isolation %s', (isolation) => {
 
     // Under the policy alone a background child keeps the step open while it holds a pipe; in the
     // jail it ends with the command (the jail's PID namespace goes away), so the step ends at once.
-    it.runIf(isolation === 'none')(
-      'waits for every pipe to close, even when the direct child exits first',
-      async () => {
-        const sandbox = sandboxWith();
-        const result = await runShell(sh('echo start; (sleep 0.2; echo late) &'), sandbox, {
-          clock: new ManualClock(),
-        });
-        expect(result.stdout).toBe('start\nlate\n');
-      },
-    );
+    // Each mode registers only the behaviour it has (no skipped test in either).
+    const inNoneMode = isolation === 'none' ? it : () => undefined;
+    const inJail = isolation === 'jail' ? it : () => undefined;
+    inNoneMode('waits for every pipe to close, even when the direct child exits first', async () => {
+      const sandbox = sandboxWith();
+      const result = await runShell(sh('echo start; (sleep 0.2; echo late) &'), sandbox, {
+        clock: new ManualClock(),
+      });
+      expect(result.stdout).toBe('start\nlate\n');
+    });
 
-    it.runIf(isolation === 'jail')(
-      'ends a background child with the command instead of waiting for its pipe',
-      async () => {
-        const sandbox = sandboxWith();
-        const result = await runShell(sh('echo start; (sleep 1000; echo late) &'), sandbox, {
-          clock: new ManualClock(),
-        });
-        expect(result.stdout).toBe('start\n');
-      },
-    );
+    inJail('ends a background child with the command instead of waiting for its pipe', async () => {
+      const sandbox = sandboxWith();
+      const result = await runShell(sh('echo start; (sleep 1000; echo late) &'), sandbox, {
+        clock: new ManualClock(),
+      });
+      expect(result.stdout).toBe('start\n');
+    });
   });
 
   describe('failures', () => {

@@ -71,12 +71,14 @@ function Verdict(props: { output: unknown }) {
         Verdict ({String(reduction.mode)} by {String(reduction.model)})
       </h4>
       <dl>
-        {rows.map(([label, value]) => (
-          <>
-            <dt>{label}</dt>
-            <dd>{String(value ?? '')}</dd>
-          </>
-        ))}
+        {rows
+          .filter(([, value]) => typeof value === 'string' && value.trim() !== '')
+          .map(([label, value]) => (
+            <>
+              <dt>{label}</dt>
+              <dd>{String(value)}</dd>
+            </>
+          ))}
       </dl>
     </div>
   );

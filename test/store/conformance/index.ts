@@ -8,12 +8,14 @@
  * ```
  */
 import { describeAuditLogSpec } from './audit-log.spec.js';
+import { describeClaimSpec } from './claims.spec.js';
 import { describeCommitSpec } from './commit.spec.js';
 import { describeEventLogSpec } from './event-log.spec.js';
 import type { StoreInit } from './fixtures.js';
 import { describeInboxSpec } from './inbox.spec.js';
 import { describeLeaseSpec } from './leases.spec.js';
 import { describeRecordSpec } from './records.spec.js';
+import { describeRetentionSpec } from './retention.spec.js';
 import { describeRunSpec } from './runs.spec.js';
 
 export type { StoreInit } from './fixtures.js';
@@ -26,4 +28,6 @@ export function describeStoreConformance(init: StoreInit): void {
   describeInboxSpec(init);
   describeRecordSpec(init);
   describeAuditLogSpec(init);
+  describeClaimSpec(init);
+  describeRetentionSpec(init);
 }
