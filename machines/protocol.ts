@@ -25,7 +25,8 @@ export interface StepInput {
 /** An attempt's failure, as the runtime reports it (always JSON). */
 export interface StepError {
   readonly message: string;
-  readonly code?: string;
+  /** `ACTION_FAILED`, `STEP_TIMEOUT`, `ATTEMPT_INTERRUPTED`, ... (a TaskvisorError code). */
+  readonly code: string;
   /** Whether another attempt may succeed (the step's `retry` policy decides if one runs). */
   readonly retryable: boolean;
   readonly at: number;

@@ -35,6 +35,11 @@ export interface StepContext {
   readonly idempotent: boolean;
   /** Attempts started so far (the current one included). */
   readonly attempt: number;
+  /**
+   * Attempts whose process died while they ran (absent: none). Each counts toward
+   * `retry.maxAttempts`; past it the step waits for a human (`crashed N times`).
+   */
+  readonly crashes?: number;
   readonly output?: Json;
   readonly error?: StepError;
   /** Why the step waits, was skipped or cancelled. */
@@ -64,14 +69,34 @@ function notProvided(key: string): never {
 export function toStepError(error: unknown, fallbackAt: number): StepError {
   if (error && typeof error === 'object') {
     const record = error as Record<string, unknown>;
+    // The runtime rejects with a TaskvisorError: `retryable` and `at` are in its details.
+    const details =
+      typeof record.details === 'object' && record.details !== null
+        ? (record.details as Record<string, unknown>)
+        : {};
+    const retryable = typeof record.retryable === 'boolean' ? record.retryable : details.retryable;
+    const at = typeof record.at === 'number' ? record.at : details.at;
     return {
       message: typeof record.message === 'string' ? record.message : String(error),
-      ...(typeof record.code === 'string' ? { code: record.code } : {}),
-      retryable: record.retryable !== false,
-      at: typeof record.at === 'number' ? record.at : fallbackAt,
+      code: typeof record.code === 'string' ? record.code : 'ACTION_FAILED',
+      retryable: retryable !== false,
+      at: typeof at === 'number' ? at : fallbackAt,
     };
   }
-  return { message: String(error), retryable: true, at: fallbackAt };
+  return { message: String(error), code: 'ACTION_FAILED', retryable: true, at: fallbackAt };
+}
+
+/**
+ * Attempts an idempotent step may make when its process keeps dying: `retry.maxAttempts`,
+ * but at least 2, so that one crash of a read step (the host rebooted, the process was
+ * killed for another reason) is re-run without a human, as the durability contract says.
+ */
+export const MIN_CRASH_ATTEMPTS = 2;
+
+/** `crashed 3 times`; the first crash of a step that is not idempotent is `interrupted`. */
+function crashReason(context: StepContext, crashes: number): string {
+  if (crashes === 1 && !context.idempotent) return 'interrupted';
+  return `crashed ${crashes} ${crashes === 1 ? 'time' : 'times'}`;
 }
 
 /** The error of an `xstate.error.actor.attempt` event (guards see the machine's own event union). */
@@ -134,7 +159,9 @@ export const stepMachine = setup({
     isControlRetryOfOriginal: ({ context, event }) =>
       event.type === 'step.control' && event.action === 'retry' && context.replacedBy === undefined,
     wasInterruptedIdempotent: ({ context, event }) =>
-      context.idempotent && attemptError(event).code === ATTEMPT_INTERRUPTED,
+      context.idempotent &&
+      attemptError(event).code === ATTEMPT_INTERRUPTED &&
+      context.attempt < Math.max(MIN_CRASH_ATTEMPTS, context.step.retry?.maxAttempts ?? 1),
     wasInterrupted: ({ event }) => attemptError(event).code === ATTEMPT_INTERRUPTED,
     canRetry: ({ context, event }) => {
       const error = attemptError(event);
@@ -355,19 +382,30 @@ export const stepMachine = setup({
         },
         onError: [
           {
-            // The process died during the attempt; a read-only action just runs again.
+            // The process died during the attempt; a read-only action just runs again (the
+            // crash counts as an attempt).
             guard: 'wasInterruptedIdempotent',
             target: 'running',
             reenter: true,
-            actions: assign(({ context, event }) =>
-              beginAttempt(context, toStepError(event.error, lastAt(context)).at),
-            ),
+            actions: assign(({ context, event }) => ({
+              ...beginAttempt(context, toStepError(event.error, lastAt(context)).at),
+              crashes: (context.crashes ?? 0) + 1,
+            })),
           },
           {
-            // ...anything else waits for a human: rerun, skip or fail.
+            // ...anything else, or an idempotent step out of attempts, waits for a human:
+            // rerun, skip or fail.
             guard: 'wasInterrupted',
             target: 'awaitingConfirmation',
-            actions: assign({ reason: 'interrupted', deadline: undefined, requestId: undefined }),
+            actions: assign(({ context }) => {
+              const crashes = (context.crashes ?? 0) + 1;
+              return {
+                crashes,
+                reason: crashReason(context, crashes),
+                deadline: undefined,
+                requestId: undefined,
+              };
+            }),
           },
           {
             guard: 'canRetry',

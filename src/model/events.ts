@@ -26,7 +26,10 @@ export type StepOutline = z.infer<typeof StepOutlineSchema>;
 
 export const StepErrorViewSchema = z.object({
   message: z.string(),
+  /** The error's code (`ACTION_FAILED`, `STEP_TIMEOUT`, ...; absent in events of older versions). */
   code: z.string().optional(),
+  /** Whether another attempt may succeed (absent in events of older versions). */
+  retryable: z.boolean().optional(),
 });
 export type StepErrorView = z.infer<typeof StepErrorViewSchema>;
 
@@ -60,6 +63,8 @@ export const StepTransitionEventSchema = z.object({
   from: StepStateSchema,
   to: StepStateSchema,
   attempt: z.int().min(0),
+  /** Attempts of the step whose process died while they ran (absent: none). */
+  crashes: z.int().min(1).optional(),
   reason: z.string().optional(),
   error: StepErrorViewSchema.optional(),
 });

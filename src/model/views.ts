@@ -24,9 +24,15 @@ export const StepViewSchema = z.object({
   tier: TierSchema,
   state: StepStateSchema,
   attempt: z.int().min(0),
+  /** Attempts whose process died while they ran (absent: none); see `crashed N times`. */
+  crashes: z.int().min(1).optional(),
   dependsOn: z.array(z.string()),
   output: JsonSchema.optional(),
   error: z.string().optional(),
+  /** The code of the step's error (`ACTION_FAILED`, `STEP_TIMEOUT`, ...), beside its message. */
+  errorCode: z.string().optional(),
+  /** Whether the step's error allows another attempt. */
+  retryable: z.boolean().optional(),
   reason: z.string().optional(),
   startedAt: z.number().optional(),
   endedAt: z.number().optional(),
@@ -196,15 +202,24 @@ export class RunProjection {
         if (!step) break;
         step.state = event.to;
         step.attempt = event.attempt;
+        if (event.crashes !== undefined) step.crashes = event.crashes;
         if (event.to === 'running' && step.startedAt === undefined) step.startedAt = event.at;
         if (isSettled(event.to)) step.endedAt = event.at;
         else delete step.endedAt;
         if (event.reason === undefined) delete step.reason;
         else step.reason = event.reason;
         if (event.error === undefined) {
-          if (event.to !== 'retrying') delete step.error;
+          if (event.to !== 'retrying') {
+            delete step.error;
+            delete step.errorCode;
+            delete step.retryable;
+          }
         } else {
           step.error = event.error.message;
+          if (event.error.code === undefined) delete step.errorCode;
+          else step.errorCode = event.error.code;
+          if (event.error.retryable === undefined) delete step.retryable;
+          else step.retryable = event.error.retryable;
         }
         if (event.to !== 'succeeded' && event.from === 'succeeded') delete step.output;
         break;

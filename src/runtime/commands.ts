@@ -356,7 +356,10 @@ export function commandEvents(command: Command, view: RunView): UnsequencedEvent
         },
       ];
     case 'confirmStep': {
-      const interrupted = view.steps.find((step) => step.id === command.stepId)?.reason === 'interrupted';
+      const step = view.steps.find((candidate) => candidate.id === command.stepId);
+      // A step waiting after a crash is re-run; `reason` is read only for the events of
+      // versions that did not record `crashes`.
+      const interrupted = (step?.crashes ?? 0) > 0 || step?.reason === 'interrupted';
       const decision = command.approved ? (interrupted ? 'rerun' : 'approve') : (command.decision ?? 'deny');
       return [
         {

@@ -19,10 +19,9 @@ import {
 } from '../../machines/protocol.js';
 import { whenAborted, withDeadline } from '../abort.js';
 import { type Clock, sleep } from '../clock.js';
-import { isTaskvisorError, TaskvisorError } from '../errors.js';
+import { isTaskvisorError, TaskvisorError, type TaskvisorErrorCode } from '../errors.js';
 import type { Answer } from '../model/events.js';
 import { type Json, toJsonOutput } from '../model/json.js';
-import { isIdempotentStep } from '../model/plan.js';
 import { interpolate } from '../model/templates.js';
 import { thrownValueMessage } from '../model/thrown-value.js';
 import type { Tier } from '../model/tier.js';
@@ -93,8 +92,6 @@ export interface ExecutorDeps {
   /** Attempts whose outcome was journaled but whose step transition was not, by `attemptKey`. */
   readonly recorded: Map<string, RecordedOutcome>;
   readonly ask: (input: ExecuteActionInput, question: Question, signal: AbortSignal) => Promise<Answer>;
-  /** Resolves at once, or after a turn of the event loop when it has not had one for a while. */
-  readonly yieldNow: () => Promise<void>;
   /** The run's budgeted model for an attempt (absent when no model is configured). */
   readonly modelFor?: (input: ExecuteActionInput, signal: AbortSignal) => RunModel | undefined;
 }
@@ -124,6 +121,18 @@ function stepError(error: unknown, at: number): StepError {
   return { message: thrownValueMessage(error), code: 'ACTION_FAILED', retryable: true, at };
 }
 
+/**
+ * What an attempt rejects with: a `TaskvisorError` whose code is the step error's, with
+ * `retryable` and `at` in its details (the step machine's `toStepError` reads them back).
+ */
+function attemptFailure(error: StepError): TaskvisorError {
+  // Codes of step errors are TaskvisorError codes: `stepError` and the journal write no other.
+  return new TaskvisorError(error.code as TaskvisorErrorCode, error.message, {
+    retryable: error.retryable,
+    at: error.at,
+  });
+}
+
 export function createExecuteAction(deps: ExecutorDeps) {
   return fromPromise<ExecuteActionOutput, ExecuteActionInput>(async ({ input, signal }) => {
     const { clock, persistence } = deps;
@@ -131,16 +140,16 @@ export function createExecuteAction(deps: ExecutorDeps) {
     const recorded = deps.recorded.get(key);
     if (recorded) {
       deps.recorded.delete(key);
-      if ('error' in recorded) throw { ...recorded.error, at: clock.now() };
+      if ('error' in recorded) throw attemptFailure({ ...recorded.error, at: clock.now() });
       return { output: recorded.output, at: clock.now() };
     }
     if (deps.interrupted.delete(key)) {
-      throw {
+      throw attemptFailure({
         message: `attempt ${input.attempt} was running when the process stopped; it may or may not have finished`,
         code: ATTEMPT_INTERRUPTED,
         retryable: true,
         at: clock.now(),
-      } satisfies StepError;
+      });
     }
     const base = {
       runId: input.runId,
@@ -150,15 +159,10 @@ export function createExecuteAction(deps: ExecutorDeps) {
     };
     const startedAt = clock.now();
     persistence.stageAttempt({ ...base, status: 'started', startedAt });
-    if (isIdempotentStep(input.step)) {
-      // May run again after a crash by contract: it need not wait for its intent to be
-      // durable (its result still is before anyone sees it). Yield now and then, so a
-      // long chain of such steps does not hold the event loop.
-      await deps.yieldNow();
-    } else {
-      // A side effect runs only once its intent is durable.
-      await persistence.durable();
-    }
+    // An action runs only once its attempt is durable — an idempotent one too: a crash
+    // during it must find the attempt counted, or a step that kills its process would run
+    // again on every open (the crash-loop guard counts crashed attempts).
+    await persistence.durable();
     if (signal.aborted)
       throw stepError(new TaskvisorError('ABORTED', 'the attempt was stopped before it ran'), clock.now());
 
@@ -244,7 +248,7 @@ export function createExecuteAction(deps: ExecutorDeps) {
           retryable: failure.retryable,
         },
       });
-      throw failure;
+      throw attemptFailure(failure);
     } finally {
       timed.clear();
     }

@@ -145,7 +145,6 @@ export class Runtime {
       actions: config.actions,
       outputOf: (runId, stepId) =>
         this.persistence.outputOf(runId, stepId) ?? this.readModel.outputOf(runId, stepId),
-      yieldNow: () => this.yieldNow(),
       interrupted: this.interrupted,
       recorded: this.recorded,
       ask: (input, question, signal) => this.questions.ask(input, question, signal),
@@ -370,7 +369,7 @@ export class Runtime {
         this.recorded.set(key, {
           error: {
             message: journal.error.message,
-            ...(journal.error.code ? { code: journal.error.code } : {}),
+            code: journal.error.code ?? 'ACTION_FAILED',
             retryable: journal.error.retryable !== false,
             at: journal.endedAt ?? now,
           },

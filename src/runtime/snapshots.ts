@@ -52,8 +52,10 @@ export type ActorFacts =
       readonly actorId: string;
       readonly state: StepState;
       readonly attempt: number;
+      /** Attempts whose process died while they ran. */
+      readonly crashes?: number;
       readonly reason?: string;
-      readonly error?: { readonly message: string; readonly code?: string };
+      readonly error?: { readonly message: string; readonly code?: string; readonly retryable?: boolean };
       readonly output?: Json;
     };
 
@@ -80,6 +82,7 @@ export function factsOf(kind: ActorKind, snapshot: AnyMachineSnapshot): ActorFac
     actorId: context.stepId,
     state: stepStateOf(snapshot.value),
     attempt: context.attempt,
+    ...(context.crashes === undefined ? {} : { crashes: context.crashes }),
     ...(context.reason === undefined ? {} : { reason: context.reason }),
     ...(context.error === undefined
       ? {}
@@ -87,6 +90,7 @@ export function factsOf(kind: ActorKind, snapshot: AnyMachineSnapshot): ActorFac
           error: {
             message: context.error.message,
             ...(context.error.code ? { code: context.error.code } : {}),
+            retryable: context.error.retryable,
           },
         }),
     ...(context.output === undefined ? {} : { output: context.output }),
@@ -165,6 +169,7 @@ export function deriveEvents(
     from: previous.state,
     to: next.state,
     attempt: next.attempt,
+    ...(next.crashes === undefined ? {} : { crashes: next.crashes }),
     ...(next.reason === undefined ? {} : { reason: next.reason }),
     ...(showsError && next.error ? { error: next.error } : {}),
   });

@@ -269,7 +269,7 @@ function eventsFor(scenario: Scenario) {
   };
 }
 
-/** A stable key for a world state (attempt counts are capped so retry loops stay finite). */
+/** A stable key for a world state (attempt and crash counts are capped so retry loops stay finite). */
 function serializeWorld(world: WorldSnapshot): string {
   const { plan, ...task } = world.task.context as { plan?: { steps: Step[] } };
   return JSON.stringify([
@@ -284,7 +284,12 @@ function serializeWorld(world: WorldSnapshot): string {
       return [
         id,
         snapshot.value,
-        { ...context, attempt: Math.min(context.attempt, 3), dependsOn: step.dependsOn },
+        {
+          ...context,
+          attempt: Math.min(context.attempt, 3),
+          ...(context.crashes === undefined ? {} : { crashes: Math.min(Number(context.crashes), 3) }),
+          dependsOn: step.dependsOn,
+        },
       ];
     }),
   ]);

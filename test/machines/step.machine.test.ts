@@ -106,7 +106,12 @@ describe('the step machine', () => {
       error({ message: 'e3', retryable: true, at: 4200 }),
     ]);
     expect(exhausted.snapshot.value).toBe('failed');
-    expect(exhausted.context.error).toEqual({ message: 'e3', retryable: true, at: 4200 });
+    expect(exhausted.context.error).toEqual({
+      message: 'e3',
+      code: 'ACTION_FAILED',
+      retryable: true,
+      at: 4200,
+    });
     expect(exhausted.told).toEqual([
       { type: 'step.settled', stepId: 'flaky', state: 'failed', root: 'flaky', at: 4200 },
     ]);

@@ -214,6 +214,50 @@ describe('custom action outputs', () => {
     const attempts = (await sv.trace(run.id)).attempts;
     expect(attempts[0]?.error?.message).toContain('"detail":{"left":0');
   });
+
+  it('bounds what it keeps of a huge thrown value', async () => {
+    const sv = await open({
+      actions: {
+        huge: async () => {
+          throw { rows: Array.from({ length: 10_000 }, (_, index) => ({ index })) };
+        },
+      },
+    });
+    const run = await sv.start({ goal: 'g', plan: { steps: [{ id: 'h', action: { kind: 'huge' } }] } });
+    await run.done;
+    const error = run.view().steps[0]?.error ?? '';
+    expect(error).toMatch(/^threw a non-Error value: \{"rows":\[\{"index":0\},/);
+    expect(error.length).toBeLessThanOrEqual(2_100);
+    expect(error.endsWith('…')).toBe(true);
+  });
+
+  it('gives the step error its code and retryable as fields, in the view and in the events', async () => {
+    const sv = await open({
+      actions: {
+        refuse: async () => {
+          throw Object.assign(new Error('bad request'), { retryable: false });
+        },
+      },
+    });
+    const run = await sv.start({
+      goal: 'g',
+      plan: { steps: [{ id: 'r', retry: { maxAttempts: 3, backoffMs: 0 }, action: { kind: 'refuse' } }] },
+    });
+    await run.done;
+    expect(run.view().steps[0]).toMatchObject({
+      state: 'failed',
+      attempt: 1,
+      error: 'bad request',
+      errorCode: 'ACTION_FAILED',
+      retryable: false,
+    });
+    const failed = (await sv.trace(run.id)).events.find(
+      (event) => event.type === 'step.transition' && event.to === 'failed',
+    );
+    expect(failed).toMatchObject({
+      error: { message: 'bad request', code: 'ACTION_FAILED', retryable: false },
+    });
+  });
 });
 
 describe('step ids that are Object.prototype names', () => {
