@@ -31,6 +31,31 @@ export async function runInSlices<T>(work: Sliced<T>, sliceMs = SLICE_MS): Promi
 }
 
 /**
+ * `items.map(map)`, giving the event loop a turn whenever a slice has run for `sliceMs`.
+ *
+ * @example
+ * ```ts
+ * const outlines = await mapInSlices(plan.steps, stepOutline);
+ * ```
+ */
+export async function mapInSlices<T, R>(
+  items: readonly T[],
+  map: (item: T) => R,
+  sliceMs = SLICE_MS,
+): Promise<R[]> {
+  const out: R[] = [];
+  let sliceStart = performance.now();
+  for (const item of items) {
+    out.push(map(item));
+    if (performance.now() - sliceStart >= sliceMs) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      sliceStart = performance.now();
+    }
+  }
+  return out;
+}
+
+/**
  * Plans of at most this many steps are checked in one go: their check is short, and
  * plans started together in one turn of the event loop are then committed together.
  */

@@ -98,9 +98,19 @@ export function readySteps(
  * Dependencies on unknown ids are ignored.
  */
 export function findCycle(steps: readonly GraphNode[]): string[] | undefined {
+  const search = cycleSearch(steps);
+  let next = search.next();
+  while (!next.done) next = search.next();
+  return next.value;
+}
+
+/** `findCycle` as a search that yields every 1,024 steps, so a driver can let the event loop turn. */
+export function* cycleSearch(steps: readonly GraphNode[]): Generator<void, string[] | undefined, void> {
+  let visited = 0;
   const byId = new Map(steps.map((step) => [step.id, step]));
   const state = new Map<string, 'open' | 'done'>();
   for (const root of steps) {
+    if (++visited % 1024 === 0) yield;
     if (state.has(root.id)) continue;
     // Iterative DFS; `path` mirrors the open nodes of the stack.
     const path: string[] = [];
@@ -125,6 +135,7 @@ export function findCycle(steps: readonly GraphNode[]): string[] | undefined {
         return [...path.slice(start), dependency];
       }
       if (seen === 'done') continue;
+      if (++visited % 1024 === 0) yield;
       state.set(dependency, 'open');
       path.push(dependency);
       stack.push({ id: dependency, next: 0 });

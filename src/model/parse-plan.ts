@@ -2,7 +2,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { quote, TaskvisorError } from '../errors.js';
 import { BUILTIN_ACTION_KINDS } from './action.js';
-import { findCycle } from './graph.js';
+import { cycleSearch } from './graph.js';
 import { checkJson } from './json-check.js';
 import { DEFAULT_LIMITS, jsonProblemError, type Limits, limitExceeded } from './limits.js';
 import { type Plan, PlanSchema, type Step, StepSchema } from './plan.js';
@@ -182,7 +182,7 @@ function* stepChecks(steps: readonly Step[], context: PlanContext): Sliced<void>
     }
   }
 
-  const cycle = findCycle(steps);
+  const cycle = yield* cycleSearch(steps);
   if (cycle) {
     throw new TaskvisorError(
       'PLAN_CYCLE',

@@ -51,6 +51,8 @@ import { isTransientStoreError } from '../store/store-errors.js';
 import { StoreFaults } from './store-faults.js';
 import { ReadModel } from './read-model.js';
 import { assembleTask, stepOutline } from './snapshots.js';
+import { readCommand } from './command-schema.js';
+import { mapInSlices, SLICED_PLAN_STEPS } from '../time-slices.js';
 
 export type InspectObserver = Observer<InspectionEvent> | ((event: InspectionEvent) => void);
 
@@ -241,6 +243,15 @@ export class Runtime {
         { goal },
       );
     }
+    // A big plan's outlines are built in slices (the event loop turns); a small one's at once,
+    // so that runs started together in one turn are committed together.
+    const outlines =
+      plan === undefined
+        ? []
+        : plan.steps.length > SLICED_PLAN_STEPS
+          ? await mapInSlices(plan.steps, stepOutline)
+          : plan.steps.map(stepOutline);
+    this.assertOpen();
     const runId = this.config.newId('run');
     const at = this.config.clock.now();
     // A plan the model wrote waits for a human unless the caller says otherwise.
@@ -276,7 +287,7 @@ export class Runtime {
         at,
         runId,
         goal,
-        steps: plan ? plan.steps.map(stepOutline) : [],
+        steps: outlines,
         requireApproval,
         ...(request.metadata ? { metadata: request.metadata } : {}),
       },
@@ -511,8 +522,14 @@ export class Runtime {
       for (const row of await this.config.store.inbox.pendingCommands()) {
         if (this.closed) return;
         if (this.persistence.owns(row.runId)) {
+          // Written by another process: checked, never cast and trusted.
+          const read = readCommand(row.command);
+          if ('problem' in read) {
+            this.persistence.stageCommandApplied(row, read.problem);
+            continue;
+          }
           await this.oneAtATime(row.runId, async () => {
-            await this.applyOwned(row.command as unknown as Command, row.id);
+            await this.applyOwned(read.command, row.id);
             await this.persistence.durable();
           });
           continue;

@@ -3,10 +3,12 @@
  * for confirm tiers), and every bad input refused with a TaskvisorError whose code and
  * message name the bad value and the state it met.
  */
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
 import { isTaskvisorError, type TaskvisorErrorCode } from '../../src/errors.js';
 import type { StepState } from '../../src/model/states.js';
+import { openSqliteStore } from '../../src/store/sqlite-open.js';
 import { createSupervisor, type Supervisor, type SupervisorOptions } from '../../src/supervisor.js';
 import { createGate, unlessAborted } from '../support/gate.js';
 import { sequentialIds, useSupervisorHarness } from '../support/supervisor-harness.js';
@@ -647,5 +649,42 @@ describe('start', () => {
       [],
     );
     await expectRefusal(() => sv.cancel('run-1'), 'SUPERVISOR_CLOSED', []);
+  });
+});
+
+describe('commands stored by another process', () => {
+  it('are checked when read back: a malformed one is refused with its problem, the next applies', async () => {
+    const db = harness.dbPath();
+    const sv = await harness.open({ db, ids: sequentialIds(), pollMs: 5 });
+    const run = await sv.start({
+      goal: 'waits',
+      requireApproval: true,
+      plan: { steps: [{ id: 'a', action: { kind: 'note', output: 1 } }] },
+    });
+    const store = openSqliteStore(db);
+    harness.defer(() => store.close());
+    // As an older or broken process might write them: a cancel without a number for `at`, an unknown kind.
+    await store.inbox.addCommand(run.id, { kind: 'cancel', runId: run.id, at: 'yesterday' }, Date.now());
+    await store.inbox.addCommand(run.id, { kind: 'explode', runId: run.id, at: 1 }, Date.now());
+    await until(async () => (await store.inbox.pendingCommands()).length === 0, {
+      what: 'the commands to be read',
+    });
+    expect((await sv.get(run.id))?.phase).toBe('awaitingApproval');
+    const raw = new Database(db, { readonly: true });
+    const errors = raw.prepare('SELECT error FROM commands ORDER BY id').all() as Array<{
+      error: string | null;
+    }>;
+    raw.close();
+    expect(errors.map((row) => row.error)).toEqual([
+      expect.stringMatching(/^the stored command is not one this version reads \(at: /),
+      expect.stringMatching(/^the stored command is not one this version reads \(kind: /),
+    ]);
+
+    await store.inbox.addCommand(
+      run.id,
+      { kind: 'approvePlan', runId: run.id, by: 'ann', at: Date.now() },
+      Date.now(),
+    );
+    expect((await run.done).phase).toBe('completed');
   });
 });
