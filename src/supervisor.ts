@@ -11,7 +11,8 @@ import { type Answer, AnswerSchema, type StepOutline, type TaskvisorEvent } from
 import type { Json } from './model/json.js';
 import { knownKinds, type PlanContext } from './model/parse-plan.js';
 import type { PlanInput } from './model/plan.js';
-import { isTerminalPhase, type RunPhase, RunPhaseSchema } from './model/states.js';
+import { isTerminalPhase, type RunPhase, RunPhaseSchema, TERMINAL_PHASES } from './model/states.js';
+import { parseDuration } from './model/duration.js';
 import { didYouMean } from './model/suggest.js';
 import { DEFAULT_CONFIRM_TIERS, type Tier } from './model/tier.js';
 import type { RunView, Usage } from './model/views.js';
@@ -112,6 +113,13 @@ export interface RunTrace {
   readonly workers: Array<WorkerResult & { readonly stepId: string }>;
 }
 
+export interface PruneOptions {
+  /** How long ago a run must have ended: ms, or a duration like `'30d'`, `'12h'`, `'90m'`. */
+  readonly olderThan: number | string;
+  /** Only runs in these phases (default completed, failed and cancelled; finished phases only). */
+  readonly phases?: readonly RunPhase[];
+}
+
 export interface ListFilter {
   readonly phase?: RunPhase | RunPhase[];
   /** At most this many runs (default 50, at most 1000). */
@@ -160,7 +168,18 @@ export interface Supervisor {
   readonly memory: EpisodicMemory;
   /** Checks every run's hash-chained audit trail: `{ ok: true }` or the first bad row. */
   verifyAudit(): Promise<AuditVerification>;
-  close(): Promise<void>;
+  /**
+   * Deletes finished runs (default phases completed, failed, cancelled) that ended more than
+   * `olderThan` ago (ms, or `'30d'`, `'12h'`, `'15m'`, `'45s'`) — each whole, its audit chain
+   * included, so `verifyAudit()` stays ok; episodes are kept. Returns how many runs and events.
+   */
+  prune(options: PruneOptions): Promise<{ runs: number; events: number }>;
+  /**
+   * Stops taking work, persists, stops actors; unfinished runs resume on the next open (or
+   * at once in another process). With `graceMs`, it first takes no new work (no claims, no
+   * new attempts) and lets attempts in flight finish for up to `graceMs`.
+   */
+  close(options?: { graceMs?: number }): Promise<void>;
 }
 
 /** An inspection observer (object or function) as a function. */
@@ -296,6 +315,7 @@ export async function createSupervisor(options: SupervisorOptions = {}): Promise
         confirmTiers,
         leaseMs: options.leaseMs ?? 30_000,
         pollMs: options.pollMs ?? 100,
+        drive: options.drive ?? 'own',
         ...(options.inspect ? { inspect: options.inspect } : {}),
         newId: (prefix) =>
           (prefix === 'run' ? options.ids?.run?.() : options.ids?.request?.()) ?? randomId(prefix),
@@ -348,7 +368,7 @@ class SupervisorApi implements Supervisor {
   }
 
   events(options: { runId?: string; after?: number } = {}): Observable<TaskvisorEvent> {
-    return this.runtime.bus.replay({ ...options, pollMs: 200 });
+    return this.runtime.bus.replay(options);
   }
 
   async start(options: StartOptions): Promise<RunHandle> {
@@ -633,8 +653,48 @@ class SupervisorApi implements Supervisor {
     return this.runtime.resume(runId);
   }
 
-  close(): Promise<void> {
-    return this.runtime.close();
+  async prune(options: PruneOptions): Promise<{ runs: number; events: number }> {
+    if (typeof options !== 'object' || options === null) {
+      throw new TaskvisorError(
+        'INVALID_OPTION',
+        `prune() takes { olderThan, phases? }, e.g. prune({ olderThan: '30d' }); got ${JSON.stringify(options)}.`,
+      );
+    }
+    const age = parseDuration(options.olderThan, 'prune: olderThan');
+    const phases = options.phases ?? [...TERMINAL_PHASES];
+    if (!Array.isArray(phases) || phases.length === 0) {
+      throw new TaskvisorError(
+        'INVALID_OPTION',
+        `prune: phases must be a non-empty list of finished phases (${[...TERMINAL_PHASES].join(', ')}), got ${JSON.stringify(options.phases)}.`,
+      );
+    }
+    for (const phase of phases) {
+      if (!TERMINAL_PHASES.has(phase)) {
+        throw new TaskvisorError(
+          'INVALID_OPTION',
+          `prune: ${JSON.stringify(phase)} is not a finished phase; prune deletes only runs that ended (${[...TERMINAL_PHASES].join(', ')}) — cancel a run first to prune it.`,
+          { phase },
+        );
+      }
+    }
+    const pruned = await this.runtime.store.runs.pruneRuns({ endedBefore: this.clock.now() - age, phases });
+    for (const runId of pruned.runIds) this.runtime.readModel.drop(runId);
+    return { runs: pruned.runIds.length, events: pruned.events };
+  }
+
+  close(options: { graceMs?: number } = {}): Promise<void> {
+    if (
+      options.graceMs !== undefined &&
+      (typeof options.graceMs !== 'number' || !Number.isFinite(options.graceMs) || options.graceMs < 0)
+    ) {
+      return Promise.reject(
+        new TaskvisorError(
+          'INVALID_OPTION',
+          `close: graceMs must be a number of milliseconds (0 or more), got ${JSON.stringify(options.graceMs)}.`,
+        ),
+      );
+    }
+    return this.runtime.close(options);
   }
 }
 
