@@ -6,7 +6,7 @@
  */
 import type { Budget, BudgetLimit } from '../src/model/budget.js';
 import type { Json } from '../src/model/json.js';
-import type { Plan, Step } from '../src/model/plan.js';
+import type { ApproveReplans, Plan, Step } from '../src/model/plan.js';
 import type { RunPhase, StepState } from '../src/model/states.js';
 import type { Tier } from '../src/model/tier.js';
 
@@ -146,7 +146,8 @@ export interface TaskInput {
   /** Without a plan the task starts in `planning` and invokes `planRun`. */
   readonly plan?: Plan;
   readonly requireApproval: boolean;
-  readonly approveReplans: boolean;
+  /** `true`: every replan waits for approval; `'auto'`: one that adds a step above `read`; `false`: none. */
+  readonly approveReplans: ApproveReplans;
   readonly maxReplans: number;
   readonly stepsPerRun: number;
   readonly confirmTiers: readonly Tier[];

@@ -12,7 +12,13 @@
  */
 import { and, assign, type DoneActorEvent, enqueueActions, fromPromise, not, setup } from 'xstate';
 import { dependentsIndex, planPositions, transitiveDependents } from '../src/model/graph.js';
-import { needsConfirmation, type Plan, type Step } from '../src/model/plan.js';
+import {
+  type ApproveReplans,
+  needsConfirmation,
+  type Plan,
+  replanNeedsApproval,
+  type Step,
+} from '../src/model/plan.js';
 import { type SpliceResult, spliceSteps } from '../src/model/splice.js';
 import type { Budget, BudgetExhaustion } from '../src/model/budget.js';
 import type { Tier } from '../src/model/tier.js';
@@ -46,7 +52,8 @@ export interface TaskContext {
   /** Whether the plan's step actors exist (from the first `running` on). */
   readonly stepsSpawned: boolean;
   readonly requireApproval: boolean;
-  readonly approveReplans: boolean;
+  /** `'auto'`: a replan waits for approval when it adds a step above the `read` tier. */
+  readonly approveReplans: ApproveReplans;
   readonly maxReplans: number;
   /** Replan rounds started so far. */
   readonly replans: number;
@@ -159,7 +166,8 @@ export const taskMachine = setup({
   guards: {
     hasPlan: ({ context }) => context.plan !== undefined,
     needsApproval: ({ context }) => context.requireApproval,
-    needsReplanApproval: ({ context }) => context.approveReplans,
+    needsReplanApproval: ({ context, event }) =>
+      replanNeedsApproval(context.approveReplans, (event as unknown as ReplanDone).output.steps),
     hasProposal: ({ context }) => context.proposal !== undefined,
     isRepairing: ({ context }) => context.repairing.length > 0,
     isReplannableFailure: ({ context, event }) =>

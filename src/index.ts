@@ -12,9 +12,11 @@ export {
 } from '../machines/supervisor.machine.js';
 export { type StepCounts, type TaskContext, taskMachine } from '../machines/task.machine.js';
 export { MACHINE_VERSION } from '../machines/version.js';
+export type { StoreFault } from './runtime/store-faults.js';
 export {
   createSupervisor,
   DEFAULT_LIST_LIMIT,
+  type Health,
   type ListFilter,
   type Pending,
   type PendingApproval,
@@ -133,17 +135,27 @@ export {
 export { type Json, JsonSchema } from './model/json.js';
 export { knownKinds, type PlanContext, parsePlan } from './model/parse-plan.js';
 export {
+  type ApproveReplans,
   isIdempotentStep,
   type Plan,
   type PlanInput,
   PlanSchema,
   type Retry,
+  replanNeedsApproval,
   RetrySchema,
   type Step,
   type StepInput,
   StepSchema,
 } from './model/plan.js';
 export { type SpliceOptions, type SpliceResult, spliceSteps } from './model/splice.js';
+export {
+  type ActionDescription,
+  ActionDescriptionSchema,
+  type ActionDetail,
+  describeAction,
+  resolveDescription,
+} from './model/action-description.js';
+export { type ReplanDiff, ReplanDiffSchema, replanDiff } from './model/replan-diff.js';
 export {
   isSettledStepState,
   isTerminalPhase,

@@ -54,6 +54,13 @@ export interface SupervisorOptions extends BuiltinOptions, ModelOptions {
   readonly leaseMs?: number;
   /** How often commands from other processes are picked up, ms (default 100). */
   readonly pollMs?: number;
+  /**
+   * How long a call (start, a command) waits for a store that is busy, full or unavailable
+   * before it rejects with STORE_BUSY / STORE_FULL / STORE_UNAVAILABLE, in ms (default
+   * 30 000). Writing goes on being retried after that, and the supervisor goes on once the
+   * store recovers.
+   */
+  readonly storeRetryMs?: number;
 }
 
 const OptionsSchema = z.strictObject({
@@ -94,6 +101,7 @@ const OptionsSchema = z.strictObject({
     .optional(),
   leaseMs: z.int().min(10).optional(),
   pollMs: z.int().min(1).optional(),
+  storeRetryMs: z.int().min(0).optional(),
   ...BuiltinOptionSchemas,
   ...ModelOptionSchemas,
 });

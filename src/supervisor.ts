@@ -7,7 +7,7 @@ import type { Observable } from 'rxjs/internal/Observable';
 import type { StepControlAction } from '../machines/protocol.js';
 import { type Clock, systemClock } from './clock.js';
 import { TaskvisorError } from './errors.js';
-import { type Answer, AnswerSchema, type StepOutline, type TaskvisorEvent } from './model/events.js';
+import { type Answer, AnswerSchema, type TaskvisorEvent } from './model/events.js';
 import type { Json } from './model/json.js';
 import { knownKinds, type PlanContext } from './model/parse-plan.js';
 import type { PlanInput } from './model/plan.js';
@@ -19,7 +19,8 @@ import type { RunView, Usage } from './model/views.js';
 import { DEFAULT_DB_PATH } from './store/sqlite-open.js';
 import { openStore } from './store/open-store.js';
 import type { ArtifactRow, AttemptRow, AuditRow, RequestRow } from './store/rows.js';
-import type { Store } from './store/store.js';
+import type { Store, StoreState } from './store/store.js';
+import { type StoreFault, storeStateOf } from './runtime/store-faults.js';
 import type { ActionFunction } from './runtime/executor.js';
 import type { InspectionEvent } from 'xstate';
 import { type InspectObserver, type RunHandle, Runtime, unknownRun } from './runtime/runtime.js';
@@ -36,6 +37,9 @@ import { invalidOptions, type SupervisorOptions } from './supervisor-options.js'
 import { type Budget, BudgetSchema } from './model/budget.js';
 import { modelConfigured, resolveModel } from './planning/options.js';
 import { summarizePlan, summarizeReplan } from './planning/summary.js';
+import { resolveDescription } from './model/action-description.js';
+import type { Pending, PendingApproval, PendingConfirmation, PendingRequest } from './model/pending.js';
+import { replanDiff } from './model/replan-diff.js';
 
 export interface StartOptions {
   readonly goal?: string;
@@ -60,42 +64,6 @@ export interface FanoutOptions {
   readonly metadata?: Record<string, Json>;
 }
 
-export interface PendingApproval {
-  readonly runId: string;
-  /** `plan`: approvePlan / rejectPlan; `budget`: extendBudget / cancel. */
-  readonly kind: 'plan' | 'budget';
-  readonly goal: string;
-  readonly reason?: string;
-  readonly steps: readonly StepOutline[];
-  /** A replan waiting for approval (`approveReplans`): the steps it would add. */
-  readonly proposal?: readonly StepOutline[];
-  /** The plan as a human reads it: numbered steps, dependencies, confirmation markers. */
-  readonly summary: string;
-}
-
-export interface PendingConfirmation {
-  readonly runId: string;
-  readonly stepId: string;
-  readonly title: string;
-  readonly tier: Tier;
-  readonly reason?: string;
-}
-
-export interface PendingRequest {
-  readonly requestId: string;
-  readonly runId: string;
-  readonly stepId: string;
-  readonly question: string;
-  readonly options?: ReadonlyArray<{ readonly id: string; readonly label: string }>;
-  readonly openedAt: number;
-}
-
-export interface Pending {
-  readonly approvals: PendingApproval[];
-  readonly confirmations: PendingConfirmation[];
-  readonly requests: PendingRequest[];
-}
-
 export interface RunTrace {
   readonly run: RunView;
   /** Every event of the run, in order. */
@@ -118,6 +86,12 @@ export interface PruneOptions {
   readonly olderThan: number | string;
   /** Only runs in these phases (default completed, failed and cancelled; finished phases only). */
   readonly phases?: readonly RunPhase[];
+}
+
+export interface Health {
+  readonly ok: boolean;
+  readonly store: StoreState;
+  readonly detail?: string;
 }
 
 export interface ListFilter {
@@ -168,6 +142,13 @@ export interface Supervisor {
   readonly memory: EpisodicMemory;
   /** Checks every run's hash-chained audit trail: `{ ok: true }` or the first bad row. */
   verifyAudit(): Promise<AuditVerification>;
+  /**
+   * Whether the store can be written now: `{ ok, store: 'ok' | 'busy' | 'full' |
+   * 'unavailable' | 'corrupt', detail? }` (`detail` names the file and what to do).
+   */
+  health(): Promise<Health>;
+  /** A notice each time writing to the store starts to fail (or fails differently) and when it recovers. */
+  readonly faults$: Observable<StoreFault>;
   /**
    * Deletes finished runs (default phases completed, failed, cancelled) that ended more than
    * `olderThan` ago (ms, or `'30d'`, `'12h'`, `'15m'`, `'45s'`) — each whole, its audit chain
@@ -309,13 +290,15 @@ export async function createSupervisor(options: SupervisorOptions = {}): Promise
         maxRuns: options.concurrency?.runs ?? 4,
         stepsPerRun: options.concurrency?.stepsPerRun ?? 4,
         maxReplans: options.maxReplans ?? 2,
-        approveReplans: options.approveReplans ?? false,
+        // A replan that adds steps above `read` waits for a human unless the embedder says otherwise.
+        approveReplans: options.approveReplans ?? 'auto',
         budget: options.budget ?? {},
         ...(model ? { model } : {}),
         confirmTiers,
         leaseMs: options.leaseMs ?? 30_000,
         pollMs: options.pollMs ?? 100,
         drive: options.drive ?? 'own',
+        storeRetryMs: options.storeRetryMs ?? 30_000,
         ...(options.inspect ? { inspect: options.inspect } : {}),
         newId: (prefix) =>
           (prefix === 'run' ? options.ids?.run?.() : options.ids?.request?.()) ?? randomId(prefix),
@@ -531,12 +514,13 @@ class SupervisorApi implements Supervisor {
       const view = await this.runtime.view(run.id);
       if (!view || isTerminalPhase(view.phase)) continue;
       if (view.phase === 'awaitingApproval' || view.phase === 'paused') {
-        const steps = view.steps.map(({ id, title, kind, tier, dependsOn }) => ({
+        const steps = view.steps.map(({ id, title, kind, tier, dependsOn, action }) => ({
           id,
           title,
           kind,
           tier,
           dependsOn,
+          ...(action ? { action } : {}),
         }));
         approvals.push({
           runId: view.id,
@@ -544,7 +528,7 @@ class SupervisorApi implements Supervisor {
           goal: view.goal,
           ...(view.reason ? { reason: view.reason } : {}),
           steps,
-          ...(view.proposal ? { proposal: view.proposal } : {}),
+          ...(view.proposal ? { proposal: view.proposal, diff: replanDiff(steps, view.proposal) } : {}),
           summary: view.proposal
             ? summarizeReplan(view.goal, steps, view.proposal, this.confirmTiers)
             : summarizePlan(view.goal, steps, this.confirmTiers),
@@ -552,12 +536,15 @@ class SupervisorApi implements Supervisor {
       }
       for (const step of view.steps) {
         if (step.state !== 'awaitingConfirmation') continue;
+        const outputOf = (stepId: string) => view.steps.find((other) => other.id === stepId)?.output;
         confirmations.push({
           runId: view.id,
           stepId: step.id,
           title: step.title,
+          kind: step.kind,
           tier: step.tier,
           ...(step.reason ? { reason: step.reason } : {}),
+          ...(step.action ? { action: resolveDescription(step.action, outputOf) } : {}),
         });
       }
     }
@@ -645,6 +632,28 @@ class SupervisorApi implements Supervisor {
     return this.episodicMemory;
   }
 
+  get faults$(): Observable<StoreFault> {
+    return this.runtime.faults.faults$;
+  }
+
+  async health(): Promise<Health> {
+    const faults = this.runtime.faults;
+    if (faults.active) {
+      const error = faults.error;
+      return {
+        ok: false,
+        store: storeStateOf(error),
+        detail: error instanceof Error ? error.message : String(error),
+      };
+    }
+    const checked = await this.runtime.store.check();
+    return {
+      ok: checked.state === 'ok',
+      store: checked.state,
+      ...(checked.detail ? { detail: checked.detail } : {}),
+    };
+  }
+
   verifyAudit(): Promise<AuditVerification> {
     return verifyAudit(this.runtime.store, this.auditKey);
   }
@@ -699,5 +708,6 @@ class SupervisorApi implements Supervisor {
 }
 
 export type { RunHandle } from './runtime/runtime.js';
+export type { Pending, PendingApproval, PendingConfirmation, PendingRequest } from './model/pending.js';
 export type { SupervisorOptions } from './supervisor-options.js';
 export type { ActionContext, ActionFunction, Question } from './runtime/executor.js';

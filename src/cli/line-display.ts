@@ -5,7 +5,8 @@
 import type { TaskvisorEvent } from '../model/events.js';
 import type { RunView } from '../model/views.js';
 import type { Display, FollowedRun } from './follow.js';
-import { type CommandHint, waitingLines } from './hints.js';
+import { type CommandHint, waitingItems } from './hints.js';
+import { verdictLines } from './fanout-lines.js';
 import { oneLine, shownOutput } from './style.js';
 import { summaryLines } from './summary.js';
 
@@ -26,8 +27,13 @@ export class LineDisplay implements Display {
     const announced = this.announced.get(run.runId) ?? new Set<string>();
     this.announced.set(run.runId, announced);
     const view = run.projection.view();
-    const waiting = new Set(waitingLines(view, run.requests.values(), this.hint));
-    for (const text of waiting) if (!announced.has(text)) this.write(`${prefix}waiting: ${text}`);
+    const items = waitingItems(view, run.requests.values(), this.hint);
+    const waiting = new Set(items.map((item) => item.text));
+    for (const item of items) {
+      if (announced.has(item.text)) continue;
+      this.write(`${prefix}waiting: ${item.text}`);
+      for (const line of item.details) this.write(`${prefix}    ${line}`);
+    }
     // Forget what is no longer waited for, so a second wait on the same gate is announced again.
     for (const text of announced) if (!waiting.has(text)) announced.delete(text);
     for (const text of waiting) announced.add(text);
@@ -69,6 +75,13 @@ export function describeEvent(event: TaskvisorEvent): string | undefined {
       return `plan: ${event.steps.map((step) => step.id).join(', ')}`;
     case 'replan.applied':
       return `replanned (${event.attempt}): added ${event.added.join(', ') || 'nothing'}`;
+    case 'worker.transition':
+      return `step ${event.stepId} worker ${event.label} (${event.model}): ${event.from ?? 'new'} -> ${event.to}${event.error ? ` (error: ${oneLine(event.error, 200)})` : ''}`;
+    case 'fanout.reduced': {
+      const verdict = (event.reduction as { verdict?: Record<string, unknown> } | null)?.verdict;
+      const lines = verdict ? verdictLines(event.mode, verdict, 200) : [];
+      return `step ${event.stepId} verdict (${event.mode} by ${event.model})${lines.length > 0 ? `: ${lines.join('; ')}` : ''}`;
+    }
     case 'budget.exceeded':
       return `budget exceeded (${event.limit}): ${event.detail}`;
     default:

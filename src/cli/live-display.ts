@@ -5,8 +5,9 @@
 import { createLogUpdate } from 'log-update';
 import type { TaskvisorEvent } from '../model/events.js';
 import type { RunView, StepView } from '../model/views.js';
+import { workerRows } from './fanout-lines.js';
 import type { Display, FollowedRun } from './follow.js';
-import { type CommandHint, waitingLines } from './hints.js';
+import { type CommandHint, waitingItems } from './hints.js';
 import {
   formatDuration,
   oneLine,
@@ -88,10 +89,15 @@ export class LiveDisplay implements Display {
     ];
     const idWidth = Math.min(24, Math.max(4, ...view.steps.map((step) => step.id.length)));
     const kindWidth = Math.min(12, Math.max(4, ...view.steps.map((step) => step.kind.length)));
-    for (const step of view.steps) lines.push(this.stepLine(step, idWidth, kindWidth));
+    for (const step of view.steps) {
+      lines.push(this.stepLine(step, idWidth, kindWidth));
+      if (step.kind === 'fanout') lines.push(...workerRows(view, step.id).map((row) => paint('dim', row)));
+    }
     if (!final) {
-      for (const text of waitingLines(view, run.requests.values(), this.hint))
-        lines.push(paint('yellow', `  ⏸ ${text}`));
+      for (const item of waitingItems(view, run.requests.values(), this.hint)) {
+        lines.push(paint('yellow', `  ⏸ ${item.text}`));
+        for (const line of item.details) lines.push(`      ${line}`);
+      }
     }
     return lines;
   }
@@ -102,7 +108,7 @@ export class LiveDisplay implements Display {
     const duration =
       step.startedAt === undefined ? '' : formatDuration((step.endedAt ?? this.now()) - step.startedAt);
     const attempt = step.attempt > 0 ? `#${step.attempt}` : '';
-    const note = step.error ?? step.reason;
+    const note = step.error ?? step.reason ?? step.action?.summary;
     return [
       ' ',
       paint(STEP_COLOURS[step.state], symbol),

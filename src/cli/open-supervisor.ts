@@ -10,6 +10,7 @@ import { isPostgresUrl } from '../store/pg-url.js';
 import { DEFAULT_DB_PATH } from '../store/sqlite-open.js';
 import { createSupervisor, type Supervisor, type SupervisorOptions } from '../supervisor.js';
 import { CliError } from './exit-codes.js';
+import { thisInvocation } from './invocation.js';
 
 /** Flags every command takes. */
 export interface CommonFlags {
@@ -34,7 +35,7 @@ export function requireDatabase(flags: CommonFlags): string {
   const db = dbPathOf(flags);
   if (db !== ':memory:' && !isPostgresUrl(db) && !existsSync(db)) {
     throw new CliError(
-      `no taskvisor database at ${JSON.stringify(db)}; start a run first (taskvisor run <plan.json>) or pass --db <path> of an existing database.`,
+      `no taskvisor database at ${JSON.stringify(db)}; start a run first (${thisInvocation()} run <plan.json>) or pass --db <path> of an existing database.`,
     );
   }
   return db;
@@ -82,6 +83,11 @@ export async function loadConfig(file: string): Promise<ConfigOptions> {
 }
 
 export interface OpenOptions {
+  /**
+   * The run starts from a plan file a human wrote: the model replans it only when asked
+   * (`--replan`, or `maxReplans` in the config), never just because a model is configured.
+   */
+  readonly handWritten?: { readonly replan: boolean };
   /** Restore unfinished runs on open (only `resume` without a run id does). */
   readonly resume?: boolean;
   readonly inspect?: SupervisorOptions['inspect'];
@@ -119,6 +125,8 @@ async function driveOptions(flags: DriveFlags): Promise<ConfigOptions> {
 export async function openSupervisor(flags: CommonFlags, open: OpenOptions = {}): Promise<Supervisor> {
   const db = dbPathOf(flags);
   const options = open.drive ? await driveOptions(open.drive) : {};
+  if (open.handWritten && !open.handWritten.replan && options.maxReplans === undefined)
+    options.maxReplans = 0;
   const sink = open.console;
   const channels = (options.channels ?? {}) as Record<string, unknown>;
   if (sink && open.drive && channels.console === undefined) {

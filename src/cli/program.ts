@@ -6,9 +6,9 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { DETACHED_FLAG } from './detach.js';
-import { errorLine, EXIT_BAD_INPUT, exitCodeOf } from './exit-codes.js';
+import { errorJson, errorLine, EXIT_BAD_INPUT, exitCodeOf } from './exit-codes.js';
 import { DEFAULT_INSPECT_PORT } from './inspector.js';
-import type { Io } from './io.js';
+import { type Io, printJson } from './io.js';
 
 // Each command's module loads when the command runs, so `--help` and `viz` start fast.
 const load = {
@@ -22,6 +22,7 @@ const load = {
   serve: () => import('./commands/serve.js'),
   worker: () => import('./commands/worker.js'),
   prune: () => import('./commands/prune.js'),
+  doctor: () => import('./commands/doctor.js'),
 };
 
 const FOOTER = `
@@ -100,7 +101,13 @@ function inspectable(command: Command): Command {
     .option('--no-open', 'do not open the inspector page in a browser');
 }
 
-export function buildProgram(io: Io, argv: readonly string[], setExit: (code: number) => void): Command {
+export function buildProgram(
+  io: Io,
+  argv: readonly string[],
+  setExit: (code: number) => void,
+  /** With --json, commander's own error messages are collected here instead of printed. */
+  usageErrors?: string[],
+): Command {
   const program = new Command('taskvisor')
     .description(
       'A durable, inspectable supervisor for AI-agent work: plans as DAGs of XState actors, persisted to SQLite.',
@@ -109,7 +116,7 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
     .showHelpAfterError('(add --help for usage)')
     .configureOutput({
       writeOut: (text) => io.stdout.write(text),
-      writeErr: (text) => io.stderr.write(text),
+      writeErr: (text) => (usageErrors ? usageErrors.push(text.trim()) : io.stderr.write(text)),
     })
     .addHelpText('after', FOOTER)
     .exitOverride();
@@ -130,8 +137,16 @@ export function buildProgram(io: Io, argv: readonly string[], setExit: (code: nu
     .option('--detach', 'hand the run to a background process (log beside the db) and print its id')
     .option('--require-approval', 'wait for `taskvisor approve <run>` before running the plan')
     .option('--goal <text>', "the run's goal (default: the plan's goal)")
+    .option(
+      '--replan',
+      'for a plan file: let the model add corrective steps when a step fails (off unless this or maxReplans in --config; a replan adding steps above the read tier waits for approval)',
+    )
     .addOption(new Option(`${DETACHED_FLAG} <id>`).hideHelp())
     .action(act(async (target: string, flags) => (await load.run()).runCommand(target, flags, io, argv)));
+
+  common(program.command('doctor'))
+    .description('check the database: integrity, audit chains, runs no live process drives; says what to do')
+    .action(act(async (flags) => (await load.doctor()).doctorCommand(flags, io)));
 
   common(program.command('ls'))
     .description('list runs, newest first')
@@ -292,9 +307,17 @@ export async function main(
   io: Io = { stdout: process.stdout, stderr: process.stderr },
 ): Promise<number> {
   let exitCode = 0;
-  const program = buildProgram(io, argv, (code) => {
-    exitCode = code;
-  });
+  // --json: an error is JSON too, `{ "error": { "code", "message" } }` on stdout.
+  const json = argv.includes('--json') && !argv.includes('--help') && !argv.includes('-h');
+  const usageErrors: string[] | undefined = json ? [] : undefined;
+  const program = buildProgram(
+    io,
+    argv,
+    (code) => {
+      exitCode = code;
+    },
+    usageErrors,
+  );
   if (argv.length === 0) {
     program.outputHelp();
     return 0;
@@ -305,9 +328,15 @@ export async function main(
   } catch (error) {
     if (error instanceof CommanderError) {
       // Commander printed the message (and the hint) already; help and version exit 0.
+      if (error.exitCode !== 0 && usageErrors) {
+        const message =
+          usageErrors.filter((line) => !line.startsWith('(add --help')).join(' ') || error.message;
+        printJson(io, { error: { code: 'BAD_INPUT', message: message.replace(/^error: /, '') } });
+      }
       return error.exitCode === 0 ? 0 : EXIT_BAD_INPUT;
     }
-    io.stderr.write(`${errorLine(error)}\n`);
+    if (json) printJson(io, errorJson(error));
+    else io.stderr.write(`${errorLine(error)}\n`);
     return exitCodeOf(error);
   }
 }

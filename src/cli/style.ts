@@ -3,6 +3,7 @@
  * plain text otherwise, and the small formatters every command shares.
  */
 import type { RunPhase, StepState } from '../model/states.js';
+import type { Usage } from '../model/views.js';
 
 const CODES = {
   red: [31, 39],
@@ -107,4 +108,18 @@ export function formatTime(at: number): string {
 /** Pads `text` to `width` visible characters. */
 export function pad(text: string, width: number): string {
   return text.length >= width ? text : text + ' '.repeat(width - text.length);
+}
+
+/**
+ * Tokens and dollars; a model with no price is an unknown cost, never `$0.0000`:
+ * `120 in + 40 out tokens, cost unknown (no price for llama3.2; set "prices" in a --config file)`.
+ */
+export function formatUsage(usage: Usage): string {
+  const tokens = `${usage.inputTokens} in + ${usage.outputTokens} out tokens`;
+  const unpriced = usage.unpriced ?? [];
+  if (unpriced.length === 0) return `${tokens}, $${usage.costUsd.toFixed(4)}`;
+  const why = `no price for ${unpriced.join(', ')}; set "prices" in a --config file`;
+  return usage.costUsd > 0
+    ? `${tokens}, $${usage.costUsd.toFixed(4)} + an unknown cost (${why})`
+    : `${tokens}, cost unknown (${why})`;
 }

@@ -4,6 +4,7 @@
  * its run, and its step where it concerns one. A run's view is a fold of its events.
  */
 import { z } from 'zod';
+import { ActionDescriptionSchema } from './action-description.js';
 import { BudgetSchema } from './budget.js';
 import { JsonSchema } from './json.js';
 import { RunPhaseSchema, StepStateSchema, WorkerStateSchema } from './states.js';
@@ -18,6 +19,8 @@ export const StepOutlineSchema = z.object({
   dependsOn: z.array(z.string()),
   /** A replanned step that takes the place of this failed one. */
   replaces: z.string().optional(),
+  /** What the step's action does, in full (absent in events written before it was recorded). */
+  action: ActionDescriptionSchema.optional(),
 });
 export type StepOutline = z.infer<typeof StepOutlineSchema>;
 
@@ -187,6 +190,8 @@ export const UsageRecordedEventSchema = z.object({
   inputTokens: z.int().min(0),
   outputTokens: z.int().min(0),
   costUsd: z.number().min(0),
+  /** False when `prices` has no price for the model: its cost is unknown (counted as 0). */
+  priced: z.boolean().optional(),
 });
 
 export const BudgetExceededEventSchema = z.object({

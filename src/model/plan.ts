@@ -70,6 +70,27 @@ export function isIdempotentStep(step: Pick<Step, 'action' | 'tier' | 'idempoten
   return step.tier === 'read' || isReadOnlyKind(step.action.kind);
 }
 
+/**
+ * `approveReplans`: `true`, every corrective replan waits in `awaitingApproval`; `'auto'`
+ * (the default), one that adds a step above the `read` tier waits and a read-only one is
+ * applied at once; `false`, none waits.
+ */
+export type ApproveReplans = boolean | 'auto';
+
+/**
+ * Whether a replan proposing `steps` waits for a human under `mode`.
+ *
+ * @example
+ * ```ts
+ * replanNeedsApproval('auto', [{ tier: 'read' }]); // false
+ * replanNeedsApproval('auto', [{ tier: 'read' }, { tier: 'write' }]); // true
+ * ```
+ */
+export function replanNeedsApproval(mode: ApproveReplans, steps: ReadonlyArray<Pick<Step, 'tier'>>): boolean {
+  if (mode === 'auto') return steps.some((step) => step.tier !== 'read');
+  return mode;
+}
+
 export function needsConfirmation(tier: Tier, confirmTiers: readonly Tier[]): boolean {
   return confirmTiers.includes(tier);
 }

@@ -1,17 +1,8 @@
 import { z } from 'zod';
+import { RUN_PHASES } from './run-phases.js';
 
 /** Phases of a run (the task actor), exactly as API.md lists them. */
-export const RunPhaseSchema = z.enum([
-  'queued',
-  'planning',
-  'awaitingApproval',
-  'running',
-  'replanning',
-  'paused',
-  'completed',
-  'failed',
-  'cancelled',
-]);
+export const RunPhaseSchema = z.enum(RUN_PHASES);
 export type RunPhase = z.infer<typeof RunPhaseSchema>;
 
 /** States of a step (the step actor), exactly as API.md lists them. */

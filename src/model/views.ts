@@ -4,6 +4,7 @@
  * database (from the event log), and the two always agree.
  */
 import { z } from 'zod';
+import { ActionDescriptionSchema } from './action-description.js';
 import { type StepOutline, StepOutlineSchema, type TaskvisorEvent } from './events.js';
 import { type Json, JsonSchema } from './json.js';
 import {
@@ -29,6 +30,10 @@ export const StepViewSchema = z.object({
   reason: z.string().optional(),
   startedAt: z.number().optional(),
   endedAt: z.number().optional(),
+  /** What the step's action does, in full (see `describeAction`). */
+  action: ActionDescriptionSchema.optional(),
+  /** A replaced failed step: the step that took its place. */
+  replacedBy: z.string().optional(),
 });
 export type StepView = z.infer<typeof StepViewSchema>;
 
@@ -47,7 +52,10 @@ export type WorkerSummary = z.infer<typeof WorkerSummarySchema>;
 export const UsageSchema = z.object({
   inputTokens: z.int().min(0),
   outputTokens: z.int().min(0),
+  /** Dollars for the priced calls; see `unpriced`. */
   costUsd: z.number().min(0),
+  /** Models called with no price in `prices`: their cost is unknown, not zero. */
+  unpriced: z.array(z.string()).optional(),
 });
 export type Usage = z.infer<typeof UsageSchema>;
 
@@ -93,6 +101,7 @@ function stepFromOutline(outline: StepOutline): StepView {
     state: 'pending',
     attempt: 0,
     dependsOn: [...outline.dependsOn],
+    ...(outline.action ? { action: outline.action } : {}),
   };
 }
 
@@ -173,6 +182,10 @@ export class RunProjection {
       case 'replan.applied':
         header.replans = event.attempt;
         for (const outline of event.steps) this.steps.set(outline.id, stepFromOutline(outline));
+        for (const { failed, by } of event.replaced) {
+          const step = this.steps.get(failed);
+          if (step) step.replacedBy = by;
+        }
         for (const { stepId, from, to } of event.rewired) {
           const step = this.steps.get(stepId);
           if (step) step.dependsOn = step.dependsOn.map((id) => (id === from ? to : id));
@@ -214,13 +227,17 @@ export class RunProjection {
         this.workers.set(`${event.stepId}\u0000${event.label}`, worker);
         break;
       }
-      case 'usage.recorded':
+      case 'usage.recorded': {
+        const unpriced = header.usage.unpriced ?? [];
+        const more = event.priced === false && !unpriced.includes(event.model) ? [event.model] : [];
         header.usage = {
           inputTokens: header.usage.inputTokens + event.inputTokens,
           outputTokens: header.usage.outputTokens + event.outputTokens,
           costUsd: roundUsd(header.usage.costUsd + event.costUsd),
+          ...(unpriced.length + more.length > 0 ? { unpriced: [...unpriced, ...more] } : {}),
         };
         break;
+      }
       default:
         break;
     }
@@ -233,7 +250,11 @@ export class RunProjection {
     const header = this.header;
     if (!header) throw new Error('RunProjection.view(): no run.created event was applied');
     const steps = [...this.steps.values()].map((step) => ({ ...step, dependsOn: [...step.dependsOn] }));
-    const view: RunView = { ...header, usage: { ...header.usage }, steps };
+    const usage = {
+      ...header.usage,
+      ...(header.usage.unpriced ? { unpriced: [...header.usage.unpriced] } : {}),
+    };
+    const view: RunView = { ...header, usage, steps };
     if (this.workers.size > 0) view.workers = [...this.workers.values()].map((worker) => ({ ...worker }));
     if (isTerminalPhase(header.phase)) view.result = resultOf(view);
     this.cached = view;
@@ -257,9 +278,7 @@ export function resultOf(view: RunView): RunResult {
   }
   const result: RunResult = { phase: view.phase, outputs, usage: { ...view.usage } };
   if (view.phase === 'failed' || view.phase === 'cancelled') {
-    const failed = view.steps.filter(
-      (step) => step.state === 'failed' && !step.reason?.startsWith('replaced by'),
-    );
+    const failed = view.steps.filter((step) => step.state === 'failed' && step.replacedBy === undefined);
     const parts = failed.map((step) => `step ${step.id} failed${step.error ? `: ${step.error}` : ''}`);
     result.error = parts.length > 0 ? parts.join('; ') : (view.reason ?? view.phase);
   }

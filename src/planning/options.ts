@@ -10,6 +10,7 @@ import { createLlmClient, type LlmClientOptions } from '../llm/client.js';
 import type { Prices } from '../llm/prices.js';
 import { type Budget, BudgetSchema } from '../model/budget.js';
 import type { PlanContext } from '../model/parse-plan.js';
+import type { ApproveReplans } from '../model/plan.js';
 import type { Tier } from '../model/tier.js';
 import type { RuntimeModel } from '../runtime/model-meter.js';
 import { catalogOf } from './catalog.js';
@@ -45,8 +46,11 @@ export interface ModelOptions {
   readonly budget?: Budget;
   /** Corrective replans per run (default 2). */
   readonly maxReplans?: number;
-  /** A replan waits in awaitingApproval like a first plan (default false). */
-  readonly approveReplans?: boolean;
+  /**
+   * Whether a corrective replan waits in awaitingApproval like a first plan: `'auto'` (the
+   * default) when it adds a step above the `read` tier, `true` always, `false` never.
+   */
+  readonly approveReplans?: ApproveReplans;
 }
 
 const PriceSchema = z.strictObject({
@@ -78,7 +82,9 @@ export const ModelOptionSchemas = {
   prices: z.record(z.string(), PriceSchema).optional(),
   budget: BudgetSchema.optional(),
   maxReplans: z.int().min(0).max(20).optional(),
-  approveReplans: z.boolean().optional(),
+  approveReplans: z
+    .union([z.boolean(), z.literal('auto')], { error: "must be 'auto', true or false" })
+    .optional(),
 };
 
 /** Whether the supervisor will have a model: `llm` is given, or TASKVISOR_MODEL is set. */

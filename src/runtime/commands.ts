@@ -215,7 +215,7 @@ export function checkCommand(
           { runId: view.id, stepId: step.id, state: step.state, action: command.action },
         );
       }
-      if (command.action === 'retry' && step.reason?.startsWith('replaced by')) {
+      if (command.action === 'retry' && step.replacedBy !== undefined) {
         return new TaskvisorError(
           'INVALID_STATE',
           `Step ${step.id} of run ${view.id} was ${step.reason}; retry the replacement instead.`,

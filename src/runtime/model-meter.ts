@@ -79,7 +79,7 @@ export class ModelMeter {
     stepId: string | undefined,
     usage: { model: string; inputTokens: number; outputTokens: number },
   ): void {
-    const { costUsd } = costOf(usage, usage.model, this.deps.model?.prices ?? {});
+    const { costUsd, priced } = costOf(usage, usage.model, this.deps.model?.prices ?? {});
     this.deps.budgets.record(runId, { tokens: usage.inputTokens + usage.outputTokens, costUsd });
     this.deps.persistence.stageEvent({
       type: 'usage.recorded',
@@ -90,6 +90,7 @@ export class ModelMeter {
       inputTokens: usage.inputTokens,
       outputTokens: usage.outputTokens,
       costUsd,
+      ...(priced ? {} : { priced: false }),
     });
   }
 }

@@ -30,7 +30,9 @@ import type {
   RequestRow,
   RunRow,
 } from '../store/rows.js';
+import { isTransientStoreError } from '../store/store-errors.js';
 import type { Batch, BatchEvent, Store } from '../store/store.js';
+import type { StoreFaults } from './store-faults.js';
 import {
   type ActorFacts,
   type ActorKind,
@@ -53,6 +55,13 @@ type BatchRun = Batch['runs'][number];
 type BatchRequest = Batch['requests'][number];
 type BatchArtifact = Batch['artifacts'][number];
 
+interface Waiter {
+  resolve(): void;
+  reject(error: unknown): void;
+  /** A caller's wait: rejected with the fault's error once a fault lasts longer than this. */
+  readonly boundMs?: number;
+}
+
 class Stage {
   runs: BatchRun[] = [];
   plans: Array<{ runId: string; version: number; plan: Plan }> = [];
@@ -63,7 +72,7 @@ class Stage {
   requests: BatchRequest[] = [];
   artifacts: BatchArtifact[] = [];
   commandsApplied: Array<Batch['commandsApplied'][number]> = [];
-  waiters: Array<{ resolve: () => void; reject: (error: unknown) => void }> = [];
+  waiters: Waiter[] = [];
 
   get empty(): boolean {
     return (
@@ -91,7 +100,13 @@ export interface PersistenceOptions {
   readonly onFatal: (error: unknown) => void;
   /** The audit key: chains are HMAC-SHA-256 under it (plain SHA-256 without one). */
   readonly auditKey?: string;
+  /** Where a failing commit is reported (and cleared once a commit lands again). */
+  readonly faults: StoreFaults;
 }
+
+/** The first retry of a commit that failed transiently, in ms; it doubles up to the cap. */
+const RETRY_FIRST_MS = 50;
+const RETRY_MAX_MS = 2_000;
 
 /** What persistence keeps of a run it writes: its goal (for its summary) and audit head. */
 interface OwnedRun {
@@ -115,6 +130,10 @@ export class Persistence {
   private readonly openRequests = new Map<string, Set<string>>();
   private fatal?: unknown;
   private stopped = false;
+  /** The batch of the in-flight stage, kept across retries (its audit heads already moved). */
+  private pendingBatch?: Batch;
+  private retryTimer?: unknown;
+  private retries = 0;
 
   constructor(private readonly options: PersistenceOptions) {}
 
@@ -312,29 +331,50 @@ export class Persistence {
     this.schedule();
   }
 
-  /** Resolves once everything staged so far is committed (at once when nothing is pending). */
-  durable(): Promise<void> {
+  /**
+   * Resolves once everything staged so far is committed (at once when nothing is pending).
+   * While the store fails transiently the commit is retried, and this waits; with
+   * `boundMs` (a caller's wait) it rejects with the fault's error once the fault has lasted
+   * that long — what was staged still lands when the store recovers.
+   */
+  durable(options: { readonly boundMs?: number } = {}): Promise<void> {
     if (this.fatal) return Promise.reject(this.fatal);
     const target = !this.stage.empty ? this.stage : this.inflight;
     if (!target) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      target.waiters.push({ resolve, reject });
+      target.waiters.push({
+        resolve,
+        reject,
+        ...(options.boundMs === undefined ? {} : { boundMs: options.boundMs }),
+      });
       this.schedule();
     });
   }
 
-  /** Commits what is staged now and waits for it (used by close()). */
+  /**
+   * For close(): commits what is staged now and waits for it; while the store is failing,
+   * tries once more and gives up (nothing uncommitted was observable: it is redone on resume).
+   */
   async flushNow(): Promise<void> {
+    if (this.retryTimer !== undefined) {
+      this.options.clock.clearTimeout(this.retryTimer);
+      this.retryTimer = undefined;
+      this.giveUpAfterOneTry = true;
+    }
     await this.durable();
   }
+
+  private giveUpAfterOneTry = false;
 
   /** After close(): nothing more is observed or written. */
   stop(): void {
     this.stopped = true;
+    if (this.retryTimer !== undefined) this.options.clock.clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
   }
 
   private schedule(): void {
-    if (this.scheduled || this.flushing) return;
+    if (this.scheduled || this.flushing || this.retryTimer !== undefined) return;
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
@@ -346,13 +386,15 @@ export class Persistence {
     if (this.flushing) return;
     this.flushing = true;
     try {
-      while (!this.stage.empty && !this.fatal) {
-        const stage = this.stage;
-        this.stage = new Stage();
-        this.inflight = stage;
+      while (!this.fatal && (this.inflight || !this.stage.empty)) {
+        if (!this.inflight) {
+          this.inflight = this.stage;
+          this.stage = new Stage();
+        }
+        const stage = this.inflight;
         let batch: Batch;
         try {
-          batch = this.toBatch(stage);
+          batch = this.pendingBatch ??= this.toBatch(stage);
         } catch (error) {
           this.fail(error, stage);
           break;
@@ -361,10 +403,21 @@ export class Persistence {
         try {
           result = await this.options.store.commit(batch);
         } catch (error) {
-          this.fail(error, stage);
-          break;
+          if (!isTransientStoreError(error) || this.stopped) {
+            this.fail(error, stage);
+            break;
+          }
+          if (this.giveUpAfterOneTry) {
+            for (const waiter of [...stage.waiters, ...this.stage.waiters]) waiter.reject(error);
+            break;
+          }
+          this.retryLater(error);
+          return;
         }
+        this.pendingBatch = undefined;
         this.inflight = undefined;
+        this.retries = 0;
+        this.options.faults.succeed('commit');
         if (result.lostRuns.length > 0) {
           for (const runId of result.lostRuns) this.disown(runId);
           this.options.onLost(result.lostRuns);
@@ -374,13 +427,38 @@ export class Persistence {
       }
     } finally {
       this.flushing = false;
-      this.inflight = undefined;
     }
     // Work staged while the last commit ran (waiters included) gets its own flush.
     if (!this.stage.empty && !this.fatal) this.schedule();
   }
 
+  /**
+   * The store is busy, full or unavailable: keep the batch, report the fault, and try again
+   * after a growing delay (on the injected clock). Callers' bounded waits past their bound
+   * are told the fault's error now; everything else goes on waiting.
+   */
+  private retryLater(error: unknown): void {
+    const faults = this.options.faults;
+    faults.fail('commit', error);
+    const waited = this.options.clock.now() - faults.startedAt;
+    for (const stage of [this.inflight, this.stage]) {
+      if (!stage) continue;
+      stage.waiters = stage.waiters.filter((waiter) => {
+        if (waiter.boundMs === undefined || waited < waiter.boundMs) return true;
+        waiter.reject(error);
+        return false;
+      });
+    }
+    const delay = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** this.retries);
+    this.retries += 1;
+    this.retryTimer = this.options.clock.setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.flush();
+    }, delay);
+  }
+
   private fail(error: unknown, stage: Stage): void {
+    this.options.faults.fail('commit', error);
     this.fatal = error;
     for (const waiter of [...stage.waiters, ...this.stage.waiters]) waiter.reject(error);
     this.options.onFatal(error);

@@ -23,12 +23,11 @@ import { TaskvisorError } from '../errors.js';
 import type { TaskvisorEvent, UnsequencedEvent } from '../model/events.js';
 import type { Json } from '../model/json.js';
 import { type PlanContext, parsePlan } from '../model/parse-plan.js';
-import { isIdempotentStep, type Plan, type PlanInput } from '../model/plan.js';
+import { isIdempotentStep, type ApproveReplans, type Plan, type PlanInput } from '../model/plan.js';
 import { isTerminalPhase, type RunPhase } from '../model/states.js';
 import type { Tier } from '../model/tier.js';
 import { type RunResult, type RunView, resultOf } from '../model/views.js';
 import type { LeaseClaim, RunRow } from '../store/rows.js';
-import { isTransientStoreError } from '../store/sqlite-errors.js';
 import type { Store } from '../store/store.js';
 import { checkCommand, type Command, commandEvents, toMachineCommand, workerOf } from './commands.js';
 import {
@@ -49,6 +48,8 @@ import { replanRequestOf } from './replan-request.js';
 import { AttemptGate } from './attempt-gate.js';
 import { deadHolder, isProcessAlive, ownerClaim } from './leases.js';
 import { Persistence } from './persistence.js';
+import { isTransientStoreError } from '../store/store-errors.js';
+import { StoreFaults } from './store-faults.js';
 import { ReadModel } from './read-model.js';
 import { assembleTask, stepOutline } from './snapshots.js';
 
@@ -64,7 +65,7 @@ export interface RuntimeConfig {
   readonly maxRuns: number;
   readonly stepsPerRun: number;
   readonly maxReplans: number;
-  readonly approveReplans: boolean;
+  readonly approveReplans: ApproveReplans;
   /** Every run's limits unless its start() says otherwise. */
   readonly budget: Budget;
   readonly model?: RuntimeModel;
@@ -82,6 +83,8 @@ export interface RuntimeConfig {
    * runs and sends commands, drives nothing, and follows runs that others drive.
    */
   readonly drive: DriveMode;
+  /** How long a call waits for a failing store before it is told (writing goes on being retried). */
+  readonly storeRetryMs: number;
 }
 
 export type DriveMode = 'own' | 'all' | 'none';
@@ -112,6 +115,8 @@ interface Waiter<T> {
 
 export class Runtime {
   readonly bus: EventBus;
+  /** Which store operations are failing now, for health() and faults$. */
+  readonly faults: StoreFaults;
   readonly readModel = new ReadModel();
   readonly persistence: Persistence;
   readonly claim: LeaseClaim = ownerClaim();
@@ -144,7 +149,9 @@ export class Runtime {
   private constructor(private readonly config: RuntimeConfig) {
     this.bus = new EventBus(config.store, { pollMs: config.pollMs });
     this.gate = new AttemptGate(config.clock);
+    this.faults = new StoreFaults(config.clock);
     this.persistence = new Persistence({
+      faults: this.faults,
       store: config.store,
       clock: config.clock,
       onCommitted: (events) => this.onCommitted(events),
@@ -231,7 +238,7 @@ export class Runtime {
     options.onCreated?.(runtime);
     runtime.root.start();
     if (config.drive === 'all') await runtime.claimWork();
-    else if (options.resume && config.drive === 'own') await runtime.resume();
+    else if (options.resume && config.drive === 'own') await runtime.adoptWhatIsFree();
     runtime.startTimers(options.resume && config.drive === 'own');
     runtime.listen();
     return runtime;
@@ -242,6 +249,7 @@ export class Runtime {
 
   async start(request: StartRequest): Promise<RunHandle> {
     this.assertOpen();
+    this.assertWritable();
     const plan = request.plan === undefined ? undefined : parsePlan(request.plan, this.config.planContext);
     const goal = request.goal ?? plan?.goal;
     if (goal === undefined || goal.trim() === '') {
@@ -303,7 +311,7 @@ export class Runtime {
     );
     const handle = this.handle(runId);
     this.root.send({ type: 'run.create', runId, input, at });
-    await this.persistence.durable();
+    await this.persistence.durable({ boundMs: this.config.storeRetryMs });
     return handle;
   }
 
@@ -443,10 +451,11 @@ export class Runtime {
   async command(command: Command): Promise<void> {
     this.assertOpen();
     if (this.persistence.owns(command.runId)) {
+      this.assertWritable();
       await this.oneAtATime(command.runId, async () => {
         const error = await this.applyOwned(command);
         if (error) throw error;
-        await this.persistence.durable();
+        await this.persistence.durable({ boundMs: this.config.storeRetryMs });
       });
       return;
     }
@@ -559,8 +568,11 @@ export class Runtime {
           this.persistence.stageCommandApplied(row, `run ${run.id} had ended (${run.phase})`, true);
         // Otherwise another process drives the run (or none yet): the command waits for it.
       }
+      this.faults.succeed('commands');
     } catch (error) {
-      if (!this.closed) this.onFatal(error);
+      if (this.closed) return;
+      if (isTransientStoreError(error)) this.faults.fail('commands', error);
+      else this.onFatal(error);
     } finally {
       this.polling = false;
     }
@@ -637,12 +649,18 @@ export class Runtime {
     const every = Math.max(1, Math.floor(leaseMs / 3));
     const renew = () => {
       if (this.closed) return;
-      this.config.store.leases
-        .renewLeases(this.claim.owner, clock.now() + leaseMs)
-        .then(() => (adopt && !this.closed ? this.resume() : undefined))
-        .catch((error: unknown) => {
-          if (!this.closed) this.onFatal(error);
-        });
+      this.config.store.leases.renewLeases(this.claim.owner, clock.now() + leaseMs).then(
+        () => {
+          this.faults.succeed('leases');
+          return adopt && !this.closed ? this.adoptWhatIsFree() : undefined;
+        },
+        (error: unknown) => {
+          if (this.closed) return;
+          // A busy or full store: the next renewal tries again (leases outlast a few misses).
+          if (isTransientStoreError(error)) this.faults.fail('leases', error);
+          else this.onFatal(error);
+        },
+      );
       this.leaseTimer = clock.setTimeout(renew, every);
     };
     this.leaseTimer = clock.setTimeout(renew, every);
@@ -652,6 +670,27 @@ export class Runtime {
       if (this.config.drive === 'all') void this.claimWork();
     }, this.config.pollMs);
     this.pollTimer.unref?.();
+  }
+
+  /**
+   * Takes over what it can now; a store that fails transiently is reported and tried again
+   * at the next lease renewal (used on open and by the timer, where nobody awaits it).
+   */
+  private async adoptWhatIsFree(): Promise<void> {
+    try {
+      await this.resume();
+      this.faults.succeed('adopt');
+    } catch (error) {
+      if (this.closed) return;
+      if (isTransientStoreError(error)) this.faults.fail('adopt', error);
+      else this.onFatal(error);
+    }
+  }
+
+  /** Refuses a write at once while the store is failing: nothing is staged that could land later. */
+  private assertWritable(): void {
+    const error = this.faults.error;
+    if (this.faults.active && error !== undefined) throw error;
   }
 
   private assertOpen(): void {
@@ -707,8 +746,12 @@ export class Runtime {
     this.questions.rejectAll(closedError);
     try {
       await this.config.store.leases.releaseLeases(this.claim.owner);
+    } catch (error) {
+      // A failing store keeps the leases until they expire; others take the runs over then.
+      if (!isTransientStoreError(error)) throw error;
     } finally {
       this.bus.complete();
+      this.faults.complete();
       if (this.config.ownsStore) await this.config.store.close();
     }
   }
@@ -773,9 +816,12 @@ export class Runtime {
         }
         if (claimed.length > 0) this.wakeCommands();
       } while (this.claimAgain && !this.closed && !this.gate.closing);
+      this.faults.succeed('adopt');
     } catch (error) {
-      // A store that fails for a while: the next poll or wake-up claims again.
-      if (!this.closed && !isTransientStoreError(error)) this.onFatal(error);
+      // A store that fails for a while is reported; the next poll or wake-up claims again.
+      if (this.closed) return;
+      if (isTransientStoreError(error)) this.faults.fail('adopt', error);
+      else this.onFatal(error);
     } finally {
       this.claiming = false;
     }

@@ -10,6 +10,7 @@ import type { AnyActor, AnyActorRef, AnyMachineSnapshot } from 'xstate';
 import type { PersistedStepPool } from '../../machines/step-pool.js';
 import type { StepContext } from '../../machines/step.machine.js';
 import { STEPS, type TaskContext } from '../../machines/task.machine.js';
+import { describeAction } from '../model/action-description.js';
 import type { BudgetExhaustion } from '../model/budget.js';
 import type { StepOutline, UnsequencedEvent } from '../model/events.js';
 import type { Json } from '../model/json.js';
@@ -100,6 +101,7 @@ export function stepOutline(step: Step): StepOutline {
     tier: step.tier,
     dependsOn: [...step.dependsOn],
     ...(step.replaces === undefined ? {} : { replaces: step.replaces }),
+    action: describeAction(step.action),
   };
 }
 

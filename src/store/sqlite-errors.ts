@@ -70,8 +70,3 @@ export function storeError(error: unknown, file: string, doing: string): unknown
     { cause: error },
   );
 }
-
-/** Whether waiting may cure `error` (a STORE_* error marked transient). */
-export function isTransientStoreError(error: unknown): boolean {
-  return error instanceof TaskvisorError && error.details.transient === true;
-}

@@ -13,7 +13,8 @@ import { SqliteStore, type SqliteStoreOptions } from './sqlite-store.js';
 export const DEFAULT_DB_PATH = path.join('.taskvisor', 'taskvisor.db');
 
 /**
- * Files up to this size get `PRAGMA quick_check` on open (about 2 ms per MB here); bigger
+ * Files up to this size get `PRAGMA quick_check` on open (26 ms for a 98 MB file here, warm
+ * page cache: under 20 ms at this limit); bigger
  * ones are checked by `taskvisor doctor` (a full `integrity_check`).
  */
 export const QUICK_CHECK_MAX_BYTES = 64 * 1024 * 1024;

@@ -244,10 +244,7 @@ export class SqliteStore implements Store {
     readonly file: string,
     readonly options: SqliteStoreOptions = {},
   ) {
-    // Prepared on first use (a store opened by a migration test may not have every table).
-    const s = new Proxy({} as Statements, {
-      get: (_target, name: string) => this.statements[name as keyof Statements],
-    });
+    // Statements are prepared on first use (a store opened by a migration test may not have every table).
     this.writeBatch = db.transaction((batch: Batch) => this.writeBatchSync(batch));
     const read =
       <A extends unknown[], R>(doing: string, body: (...args: A) => R) =>
@@ -256,16 +253,16 @@ export class SqliteStore implements Store {
 
     this.runs = {
       getRun: read('read a run from', (runId: string) => {
-        const record = s.getRun.get(runId) as RunRecord | undefined;
+        const record = this.statements.getRun.get(runId) as RunRecord | undefined;
         return record ? toRunRow(record) : undefined;
       }),
       listRuns: read('list the runs of', (filter: RunFilter = {}) => this.listRunsSync(filter)),
       loadRun: read('load a run from', (runId: string): LoadedRun | undefined => {
-        const record = s.getRun.get(runId) as RunRecord | undefined;
+        const record = this.statements.getRun.get(runId) as RunRecord | undefined;
         if (!record) return undefined;
-        const plan = s.latestPlan.get(runId) as { plan: string } | undefined;
+        const plan = this.statements.latestPlan.get(runId) as { plan: string } | undefined;
         const actors = (
-          s.actorsOf.all(runId) as Array<{
+          this.statements.actorsOf.all(runId) as Array<{
             actor_id: string;
             kind: 'task' | 'step';
             state: string;
@@ -296,7 +293,7 @@ export class SqliteStore implements Store {
       acquireLease: read('take a lease in', (runId, claim, options) => {
         let fence: number | undefined;
         db.transaction(() => {
-          const record = s.getRun.get(runId) as RunRecord | undefined;
+          const record = this.statements.getRun.get(runId) as RunRecord | undefined;
           if (!record) return;
           const free =
             record.owner === null ||
@@ -304,7 +301,7 @@ export class SqliteStore implements Store {
             (record.lease_expires_at ?? 0) < options.now ||
             (options.deadHolder !== undefined && record.owner === options.deadHolder);
           if (!free) return;
-          s.takeLease.run({
+          this.statements.takeLease.run({
             id: runId,
             owner: claim.owner,
             host: claim.host,
@@ -316,10 +313,10 @@ export class SqliteStore implements Store {
         return fence;
       }) as LeaseStore['acquireLease'],
       renewLeases: read('renew leases in', (owner: string, expiresAt: number) => {
-        s.renewLeases.run(expiresAt, owner);
+        this.statements.renewLeases.run(expiresAt, owner);
       }),
       releaseLeases: read('release leases in', (owner: string) => {
-        s.releaseLeases.run(owner);
+        this.statements.releaseLeases.run(owner);
       }),
       claimRuns: read('claim runs in', (claim, options) =>
         claimRunsSync(db, claim, options),
@@ -335,8 +332,8 @@ export class SqliteStore implements Store {
         const limit = query.limit ?? -1;
         const rows = (
           query.runId === undefined
-            ? s.eventsAfter.all(after, limit)
-            : s.runEventsAfter.all(query.runId, after, limit)
+            ? this.statements.eventsAfter.all(after, limit)
+            : this.statements.runEventsAfter.all(query.runId, after, limit)
         ) as Array<{ seq: number; body: string; output: string | null }>;
         return rows.map(
           (row) =>
@@ -347,15 +344,18 @@ export class SqliteStore implements Store {
             }) as TaskvisorEvent,
         );
       }),
-      lastSeq: read('read the last event of', () => (s.counter.get() as { value: number }).value),
+      lastSeq: read(
+        'read the last event of',
+        () => (this.statements.counter.get() as { value: number }).value,
+      ),
     };
 
     this.inbox = {
       addCommand: read('store a command in', (runId: string, command: Json, at: number) =>
-        Number(s.addCommand.run(runId, JSON.stringify(command), at).lastInsertRowid),
+        Number(this.statements.addCommand.run(runId, JSON.stringify(command), at).lastInsertRowid),
       ),
       pendingCommands: read('read the commands in', () =>
-        (s.pendingCommands.all() as Array<Record<string, unknown>>).map((row): CommandRow => ({
+        (this.statements.pendingCommands.all() as Array<Record<string, unknown>>).map((row): CommandRow => ({
           id: row.id as number,
           runId: row.run_id as string,
           command: JSON.parse(row.command as string) as Json,
@@ -365,44 +365,46 @@ export class SqliteStore implements Store {
       findRequest: read('read a request from', (query) => {
         const row = (
           'id' in query
-            ? s.requestById.get(query.id)
-            : s.requestByKey.get(query.runId, query.stepId, query.key)
+            ? this.statements.requestById.get(query.id)
+            : this.statements.requestByKey.get(query.runId, query.stepId, query.key)
         ) as Record<string, unknown> | undefined;
         return row ? toRequestRow(row) : undefined;
       }) as CommandInbox['findRequest'],
       openRequests: read('read the open requests of', (runId?: string) =>
         (
-          (runId === undefined ? s.openRequests.all() : s.openRequestsOfRun.all(runId)) as Array<
-            Record<string, unknown>
-          >
+          (runId === undefined
+            ? this.statements.openRequests.all()
+            : this.statements.openRequestsOfRun.all(runId)) as Array<Record<string, unknown>>
         ).map(toRequestRow),
       ),
       requests: read('read the requests of', (runId: string) =>
-        (s.requestsOf.all(runId) as Array<Record<string, unknown>>).map(toRequestRow),
+        (this.statements.requestsOf.all(runId) as Array<Record<string, unknown>>).map(toRequestRow),
       ),
     };
 
     this.records = {
       attempts: read('read attempts from', (runId: string, stepId?: string) =>
         (
-          (stepId === undefined ? s.attemptsOfRun.all(runId) : s.attemptsOfStep.all(runId, stepId)) as Array<
-            Record<string, unknown>
-          >
+          (stepId === undefined
+            ? this.statements.attemptsOfRun.all(runId)
+            : this.statements.attemptsOfStep.all(runId, stepId)) as Array<Record<string, unknown>>
         ).map(toAttemptRow),
       ),
       artifacts: read('read artifacts from', (runId: string) =>
-        (s.artifactsOf.all(runId) as Array<Record<string, unknown>>).map((row): ArtifactRow => ({
-          id: row.id as number,
-          runId: row.run_id as string,
-          ...(row.step_id === null ? {} : { stepId: row.step_id as string }),
-          kind: row.kind as string,
-          name: row.name as string,
-          body: JSON.parse(row.body as string) as Json,
-          at: row.at as number,
-        })),
+        (this.statements.artifactsOf.all(runId) as Array<Record<string, unknown>>).map(
+          (row): ArtifactRow => ({
+            id: row.id as number,
+            runId: row.run_id as string,
+            ...(row.step_id === null ? {} : { stepId: row.step_id as string }),
+            kind: row.kind as string,
+            name: row.name as string,
+            body: JSON.parse(row.body as string) as Json,
+            at: row.at as number,
+          }),
+        ),
       ),
       output: read('read an output from', (runId: string, ref: string) => {
-        const row = s.output.get(runId, ref) as { json: string } | undefined;
+        const row = this.statements.output.get(runId, ref) as { json: string } | undefined;
         return row?.json;
       }),
       searchEpisodes: read('search the episodes of', (text: string, options: { limit?: number } = {}) =>
@@ -413,13 +415,13 @@ export class SqliteStore implements Store {
     this.auditLog = {
       audit: read('read the audit trail of', (query: { runId?: string } = {}) =>
         (
-          (query.runId === undefined ? s.allAudit.all() : s.runAudit.all(query.runId)) as Array<
-            Record<string, unknown>
-          >
+          (query.runId === undefined
+            ? this.statements.allAudit.all()
+            : this.statements.runAudit.all(query.runId)) as Array<Record<string, unknown>>
         ).map(toAuditRow),
       ),
       auditAnchors: read('read the audit anchors of', () =>
-        (s.auditAnchors.all() as Array<Record<string, unknown>>).map((row): AuditAnchor => ({
+        (this.statements.auditAnchors.all() as Array<Record<string, unknown>>).map((row): AuditAnchor => ({
           runId: row.run_id as string,
           ...(row.created_at === null ? {} : { createdAt: row.created_at as number }),
           head: { position: row.audit_position as number, hash: row.audit_hash as string },
@@ -428,8 +430,8 @@ export class SqliteStore implements Store {
         })),
       ),
       auditKeyRecord: read('read the audit key record of', (proposed?: string) => {
-        if (proposed !== undefined) s.setMetaOnce.run('audit_key', proposed);
-        return (s.meta.get('audit_key') as { value: string } | undefined)?.value;
+        if (proposed !== undefined) this.statements.setMetaOnce.run('audit_key', proposed);
+        return (this.statements.meta.get('audit_key') as { value: string } | undefined)?.value;
       }),
     };
   }

@@ -118,8 +118,15 @@ describe('confirmation tiers', () => {
         runId: run.id,
         stepId: 'wipe',
         title: 'wipe',
+        kind: 'shell',
         tier: 'destructive',
         reason: 'tier destructive needs confirmation',
+        // What the human would confirm: the command line in full.
+        action: {
+          kind: 'shell',
+          summary: "$ sh -c ': > wiped'",
+          details: [{ label: 'command', value: "sh -c ': > wiped'" }],
+        },
       },
     ]);
     expect(fs.existsSync(wiped)).toBe(false);

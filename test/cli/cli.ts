@@ -19,14 +19,17 @@ function newestSource(directory: string): number {
   for (const entry of readdirSync(directory, { withFileTypes: true })) {
     const full = path.join(directory, entry.name);
     if (entry.isDirectory()) newest = Math.max(newest, newestSource(full));
-    else if (entry.name.endsWith('.ts')) newest = Math.max(newest, statSync(full).mtimeMs);
+    else if (/\.(ts|tsx|css)$/.test(entry.name)) newest = Math.max(newest, statSync(full).mtimeMs);
   }
   return newest;
 }
 
+/** The console's built page (dist/console/), which `npm run build` makes from src/serve/page/. */
+const PAGE = path.join(REPO, 'dist/console/app.js');
+
 function isBuilt(): boolean {
-  if (!existsSync(BIN)) return false;
-  const built = statSync(BIN).mtimeMs;
+  if (!existsSync(BIN) || !existsSync(PAGE)) return false;
+  const built = Math.min(statSync(BIN).mtimeMs, statSync(PAGE).mtimeMs);
   return ['src', 'machines'].every((directory) => newestSource(path.join(REPO, directory)) <= built);
 }
 
@@ -55,7 +58,16 @@ async function ensureBuilt(): Promise<void> {
           stdio: 'ignore',
         },
       );
+      spawnSync(
+        process.execPath,
+        [path.join(REPO, 'node_modules/tsx/dist/cli.mjs'), 'src/serve/build-page.ts'],
+        {
+          cwd: REPO,
+          stdio: 'ignore',
+        },
+      );
       if (!existsSync(BIN)) throw new Error('npm run build did not produce dist/src/cli/bin.js');
+      if (!existsSync(PAGE)) throw new Error('npm run build did not produce dist/console/app.js');
       // As `npm run build` does: the bin is run directly by `npx taskvisor`.
       chmodSync(BIN, 0o755);
       return;
@@ -67,9 +79,18 @@ async function ensureBuilt(): Promise<void> {
 
 await ensureBuilt();
 
-/** The environment of every child: no model, no colour, no database from the caller. */
+/**
+ * The environment of every child: no model, no colour, no database from the caller, and
+ * started as the README says, through npx (`npm_command=exec`: hints read `npx taskvisor …`).
+ */
 function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', NODE_NO_WARNINGS: '1', ...extra };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    NO_COLOR: '1',
+    NODE_NO_WARNINGS: '1',
+    npm_command: 'exec',
+    ...extra,
+  };
   for (const name of [
     'TASKVISOR_DB',
     'OPENAI_API_KEY',
@@ -181,6 +202,8 @@ export function json<T = unknown>(exit: Exit): T {
 export async function inProcess(
   args: readonly string[],
 ): Promise<{ code: number; stdout: string; stderr: string }> {
+  // As the children: started through npx, so hints read `npx taskvisor …`.
+  process.env.npm_command = 'exec';
   const { main } = await import('../../src/cli/program.js');
   let stdout = '';
   let stderr = '';

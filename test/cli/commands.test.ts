@@ -131,7 +131,7 @@ describe.concurrent('reading runs', () => {
   it('ls prints a table and filters by phase; an unknown phase exits 2 with the phases', async () => {
     const exit = await tv(['ls', '--db', db, '--phase', 'completed'], { cwd });
     expect(exit.code).toBe(0);
-    expect(exit.stdout.split('\n')[0]).toMatch(/^RUN\s+PHASE\s+STEPS\s+CREATED\s+GOAL$/);
+    expect(exit.stdout.split('\n')[0]).toMatch(/^RUN\s+PHASE\s+STATUS\s+STEPS\s+CREATED\s+GOAL$/);
     expect(exit.stdout).toContain(completedRun);
     const bad = await inProcess(['ls', '--db', db, '--phase', 'complete']);
     expect(bad.code).toBe(2);
@@ -205,7 +205,7 @@ describe('bad input exits 2 with a message that names the value and the fix (in 
     const exit = await inProcess([...args, '--db', db]);
     expect(exit.code).toBe(2);
     expect(exit.stderr).toContain(message);
-    if (args[0] !== 'answer') expect(exit.stderr).toContain('list the runs with taskvisor ls');
+    if (args[0] !== 'answer') expect(exit.stderr).toContain('list the runs with npx taskvisor ls');
   });
 
   it('an approval for a run that does not wait for one says what state it is in', async () => {

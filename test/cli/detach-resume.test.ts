@@ -4,7 +4,15 @@
  * examples/README.md: a killed process's run resumes in another, the idempotent step
  * re-runs and the other waits for a human to confirm it.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  appendFileSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RunViewSchema } from '../../src/model/views.js';
@@ -54,6 +62,75 @@ describe.concurrent('detached runs and resume', () => {
     await expect
       .poll(() => readFileSync(log, 'utf8'), { timeout: 10_000 })
       .toMatch(new RegExp(`^run ${runId} completed in`, 'm'));
+  });
+
+  it('watch notices within a few seconds that the driving process died, and says what to run; ls marks the run orphaned', async () => {
+    const db = path.join(cwd, 'orphan.db');
+    const runner = start(['run', crashPlan(20_000), '--db', db, '--config', ACTIONS], { cwd });
+    const runId = /^run (\S+)$/.exec((await runner.line(/^run run_/)).line)![1]!;
+    await runner.line('step index: pending -> running');
+    const listed = await tv(['ls', '--db', db], { cwd });
+    expect(listed.stdout).toMatch(new RegExp(`^${runId} +running +live +`, 'm'));
+
+    const watch = start(['watch', runId, '--db', db], { cwd });
+    await watch.line('step index: pending -> running');
+    runner.process.kill('SIGKILL');
+    const killedAt = Date.now();
+    await runner.exited;
+    const notice = await watch.line(`the process driving run ${runId} (pid ${runner.process.pid}`);
+    expect(notice.line).toContain(`is gone; continue it with`);
+    expect(notice.line).toContain(`resume ${runId}`);
+    expect(notice.at - killedAt).toBeLessThan(5000);
+
+    const orphaned = await tv(['ls', '--db', db], { cwd });
+    expect(orphaned.stdout).toMatch(new RegExp(`^${runId} +running +orphaned +`, 'm'));
+    expect(orphaned.stdout).toContain('orphaned: no live process drives the run; continue it with');
+    watch.process.kill('SIGINT');
+    await watch.exited;
+  });
+
+  it("resume uses the run's own --config: refuses (exit 2, nothing touched) when it is gone or lacks a kind, warns when it changed", async () => {
+    const db = path.join(cwd, 'own-config.db');
+    const dir = path.join(cwd, 'own-config');
+    mkdirSync(dir, { recursive: true });
+    const config = path.join(dir, 'actions.mjs');
+    copyFileSync(ACTIONS, config);
+    const first = start(['run', crashPlan(3000), '--db', db, '--config', config], { cwd });
+    const runId = /^run (\S+)$/.exec((await first.line(/^run run_/)).line)![1]!;
+    await first.line('step deploy: pending -> running');
+    first.process.kill('SIGKILL');
+    await first.exited;
+    const seqOf = async () =>
+      RunViewSchema.parse(json(await tv(['show', runId, '--db', db, '--json'], { cwd }))).seq;
+    const before = await seqOf();
+
+    renameSync(config, `${config}.away`);
+    const gone = await tv(['resume', runId, '--db', db], { cwd });
+    expect(gone.code).toBe(2);
+    expect(gone.stderr).toContain(
+      `run ${runId} was started with --config ${config}, which is gone; pass --config <file>`,
+    );
+
+    const empty = path.join(dir, 'empty.json');
+    writeFileSync(empty, '{}');
+    const lacking = await tv(['resume', runId, '--db', db, '--config', empty], { cwd });
+    expect(lacking.code).toBe(2);
+    expect(lacking.stderr).toContain(
+      `run ${runId} needs step kind "wait" (step index, deploy), which --config ${empty} does not register`,
+    );
+    expect(lacking.stderr).toContain(`it was started with --config ${config}`);
+    expect(lacking.stderr).toContain('Pass --config <file> whose actions register it');
+    // Refused before touching the run: no event was added, the run is still orphaned.
+    expect(await seqOf()).toBe(before);
+
+    renameSync(`${config}.away`, config);
+    appendFileSync(config, '\n// edited after the run started\n');
+    const resumed = start(['resume', runId, '--db', db], { cwd });
+    await resumed.line(/^waiting: step deploy waits for confirmation \(interrupted\)/);
+    resumed.process.kill('SIGINT');
+    const exit = await resumed.exited;
+    expect(exit.stderr).toContain(`taskvisor: warning: ${config} changed since the run started`);
+    expect(exit.stdout).toContain('step index: running -> running');
   });
 
   it("run --detach with a bad plan exits 2 with the background process's message", async () => {

@@ -91,7 +91,9 @@ describe('planning with a model', () => {
       [
         'Plan: Tell me about SQLite (2 steps)',
         '  1. facts: Collect facts [research]',
+        '       research: List three facts about SQLite',
         '  2. review: Review the facts [review] after 1',
+        '       review {{steps.facts.output}} against: accuracy',
       ].join('\n'),
     );
     // The planning call asked for structured output with the plan's JSON Schema.
@@ -282,16 +284,34 @@ describe('replanning', () => {
     });
     await until(async () => (await sv.get(run.id))?.phase === 'awaitingApproval');
     const [approval] = (await sv.pending()).approvals;
-    expect(approval!.proposal).toEqual([
-      { id: 'fix', title: 'Fetch another way', kind: 'note', tier: 'read', dependsOn: [], replaces: 'fetch' },
-    ]);
+    const fix = {
+      id: 'fix',
+      title: 'Fetch another way',
+      kind: 'note',
+      tier: 'read',
+      dependsOn: [],
+      replaces: 'fetch',
+      action: { kind: 'note', summary: 'note: ok', details: [{ label: 'output', value: 'ok' }] },
+    };
+    expect(approval!.proposal).toEqual([fix]);
+    // The replan as a diff against the plan: what it adds, replaces and rewires.
+    expect(approval!.diff).toEqual({
+      added: [fix],
+      replaced: [{ failed: 'fetch', by: 'fix' }],
+      rewired: [{ stepId: 'report', from: 'fetch', to: 'fix' }],
+    });
     expect(approval!.summary).toBe(
       [
         'Plan: Fetch and report',
         '  1. fetch [flaky]',
+        '       flaky (no input)',
         '  2. report [note] after 1',
+        '       note: got {{steps.fetch.output}}',
         'Replan proposes 1 step:',
         '+ 3. fix: Fetch another way [note] (replaces fetch)',
+        '       note: ok',
+        '~ fix replaces failed step fetch',
+        '~ report will wait on fix instead of fetch',
       ].join('\n'),
     );
     await sv.approvePlan(run.id, { by: 'ann' });
@@ -299,6 +319,85 @@ describe('replanning', () => {
     expect(result.phase).toBe('completed');
     expect(result.outputs['report']).toBe('got ok');
     expect((await sv.get(run.id))!.proposal).toBeUndefined();
+  });
+
+  /** A hand-written plan whose shell-like step fails, replanned with a notify step among the new ones. */
+  const notifyingReplan = reply({
+    steps: [
+      { id: 'fix', title: 'Fetch another way', replaces: 'fetch', action: { kind: 'note', output: 'ok' } },
+      {
+        id: 'tell',
+        title: 'Tell the team',
+        dependsOn: ['fix'],
+        action: { kind: 'notify', channel: 'console', message: 'fetched: {{steps.fix.output}}' },
+      },
+    ],
+  });
+  const fetchAndReport = {
+    goal: 'Fetch and report',
+    plan: {
+      steps: [
+        { id: 'fetch', action: { kind: 'flaky' } },
+        {
+          id: 'report',
+          dependsOn: ['fetch'],
+          action: { kind: 'note', output: 'got {{steps.fetch.output}}' },
+        },
+      ],
+    },
+  };
+
+  it('by default (approveReplans "auto") holds a replan that adds a step above the read tier for approval', async () => {
+    const delivered: string[] = [];
+    const sv = await open({
+      actions: failing,
+      channels: { console: async (message: { message: string }) => void delivered.push(message.message) },
+    });
+    server!.script(notifyingReplan);
+    const run = await sv.start(fetchAndReport);
+    await until(async () => (await sv.get(run.id))?.phase === 'awaitingApproval');
+    const [approval] = (await sv.pending()).approvals;
+    expect(approval!.proposal!.map((step) => [step.id, step.tier, step.action?.summary])).toEqual([
+      ['fix', 'read', 'note: ok'],
+      ['tell', 'write', 'notify console: fetched: {{steps.fix.output}}'],
+    ]);
+    expect(delivered).toEqual([]);
+    await sv.approvePlan(run.id, { by: 'ann' });
+    expect((await run.done).phase).toBe('completed');
+    expect(delivered).toEqual(['fetched: ok']);
+  });
+
+  it('by default applies a replan of read-only steps at once', async () => {
+    const sv = await open({ actions: failing });
+    server!.script(
+      reply({
+        steps: [{ id: 'fix', title: 'Fix', replaces: 'fetch', action: { kind: 'note', output: 'ok' } }],
+      }),
+    );
+    const run = await sv.start(fetchAndReport);
+    const result = await run.done;
+    expect(result.phase).toBe('completed');
+    expect(phases(await eventsOf(sv, run.id))).toEqual(['running', 'replanning', 'running', 'completed']);
+  });
+
+  it('with approveReplans: false set explicitly, applies even a replan with a notify step without asking', async () => {
+    const delivered: string[] = [];
+    const sv = await open({
+      actions: failing,
+      approveReplans: false,
+      channels: { console: async (message: { message: string }) => void delivered.push(message.message) },
+    });
+    server!.script(notifyingReplan);
+    const run = await sv.start(fetchAndReport);
+    expect((await run.done).phase).toBe('completed');
+    expect(phases(await eventsOf(sv, run.id))).toEqual(['running', 'replanning', 'running', 'completed']);
+    expect(delivered).toEqual(['fetched: ok']);
+  });
+
+  it("refuses an approveReplans that is not 'auto', true or false, naming the value", async () => {
+    await expect(
+      createSupervisor({ db: ':memory:', approveReplans: 'sometimes' as unknown as boolean }),
+    ).rejects.toThrow(/approveReplans: must be 'auto', true or false/);
   });
 
   it('without replans left, the dependents stay skipped and the run fails', async () => {

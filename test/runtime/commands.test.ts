@@ -14,6 +14,12 @@ import { until } from '../support/until.js';
 
 const harness = useSupervisorHarness();
 
+const noteAction = (output: string) => ({
+  kind: 'note',
+  summary: `note: ${output}`,
+  details: [{ label: 'output', value: output }],
+});
+
 async function expectRefusal(
   attempt: () => Promise<unknown>,
   code: TaskvisorErrorCode,
@@ -67,10 +73,12 @@ describe('the plan gate', () => {
         goal: 'approve me',
         reason: 'plan waits for approval',
         steps: [
-          { id: 'a', title: 'a', kind: 'note', tier: 'read', dependsOn: [] },
-          { id: 'b', title: 'b', kind: 'note', tier: 'read', dependsOn: ['a'] },
+          { id: 'a', title: 'a', kind: 'note', tier: 'read', dependsOn: [], action: noteAction('A') },
+          { id: 'b', title: 'b', kind: 'note', tier: 'read', dependsOn: ['a'], action: noteAction('B') },
         ],
-        summary: 'Plan: approve me (2 steps)\n  1. a [note]\n  2. b [note] after 1',
+        // What each step runs is part of what the human approves.
+        summary:
+          'Plan: approve me (2 steps)\n  1. a [note]\n       note: A\n  2. b [note] after 1\n       note: B',
       },
     ]);
 
@@ -184,8 +192,10 @@ describe('the step gate', () => {
         runId: run.id,
         stepId: 'destroy',
         title: 'destroy',
+        kind: 'wipe',
         tier: 'destructive',
         reason: 'tier destructive needs confirmation',
+        action: { kind: 'wipe', summary: 'wipe (no input)', details: [{ label: 'input', value: '{}' }] },
       },
     ]);
     return { sv, run, calls };

@@ -124,7 +124,15 @@ describe('resuming after close()', () => {
     });
     expect((await second.get(runId))?.steps[0]).toMatchObject({ attempt: 1, reason: 'interrupted' });
     expect((await second.pending()).confirmations).toEqual([
-      { runId, stepId: 'work', title: 'work', tier: 'execute', reason: 'interrupted' },
+      {
+        runId,
+        stepId: 'work',
+        title: 'work',
+        kind: 'work',
+        tier: 'execute',
+        reason: 'interrupted',
+        action: { kind: 'work', summary: 'work (no input)', details: [{ label: 'input', value: '{}' }] },
+      },
     ]);
     await turns(20);
     expect(calls).toHaveLength(1);

@@ -15,17 +15,21 @@ export function exitCodeForViews(views: readonly RunView[]): number {
 
 /**
  * On Ctrl-C (or SIGTERM) the supervisor is closed cleanly: its runs stay unfinished and
- * resume later. Exits 130.
+ * resume later. Exits 130; a second Ctrl-C exits at once.
+ *
+ * The handler stays registered while it stops (`on`, not `once`): the terminal display's
+ * cursor restorer (signal-exit) re-raises SIGINT when it finds itself the last listener,
+ * which killed the process before the "stopped; resume with …" line was written.
  */
 export function onInterrupt(stop: () => Promise<void>): { dispose(): void } {
   let stopping = false;
   const handler = () => {
-    if (stopping) return;
+    if (stopping) process.exit(130);
     stopping = true;
     void stop().finally(() => process.exit(130));
   };
-  process.once('SIGINT', handler);
-  process.once('SIGTERM', handler);
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
   return {
     dispose: () => {
       process.off('SIGINT', handler);

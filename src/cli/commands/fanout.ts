@@ -9,7 +9,9 @@ import { chooseDisplay } from '../display.js';
 import { type Io, printJson, printLine } from '../io.js';
 import { CliError } from '../exit-codes.js';
 import { commandHint } from '../hints.js';
-import { closeQuietly, type DriveFlags, openSupervisor } from '../open-supervisor.js';
+import { closeQuietly, type DriveFlags, loadConfig, openSupervisor } from '../open-supervisor.js';
+import { hasModel, requireEndpointsFor } from '../preflight.js';
+import { recordConfig } from '../run-config.js';
 import { exitCodeForViews, followInterruptibly } from './drive.js';
 
 export interface FanoutFlags extends DriveFlags {
@@ -33,6 +35,8 @@ export async function fanoutCommand(prompt: string, flags: FanoutFlags, io: Io):
   if (flags.reduceTarget !== undefined && flags.reduce === undefined) {
     throw new CliError('--reduce-target needs --reduce <mode>.');
   }
+  const withModel = hasModel(flags, flags.config ? await loadConfig(flags.config) : {});
+  requireEndpointsFor(flags.target, withModel);
   const hint = commandHint(flags.db);
   const display = await chooseDisplay(io, { json: flags.json, hint, severalRuns: false });
   let sv: Supervisor | undefined;
@@ -42,6 +46,7 @@ export async function fanoutCommand(prompt: string, flags: FanoutFlags, io: Io):
       console: (text) => display.display.note(text),
     });
     const handle = await sv.fanout({
+      metadata: recordConfig(flags),
       prompt,
       targets: [...flags.target],
       ...(flags.repeat !== undefined ? { repeat: flags.repeat } : {}),

@@ -10,6 +10,7 @@ import type { Supervisor } from '../../supervisor.js';
 import { type Io, printJson, printLine } from '../io.js';
 import { CliError } from '../exit-codes.js';
 import { driverOf } from '../driver.js';
+import { thisInvocation } from '../invocation.js';
 import { type CommandHint, commandHint } from '../hints.js';
 import { type CommonFlags, closeQuietly, openSupervisor, requireDatabase } from '../open-supervisor.js';
 import { requireRun } from './read.js';
@@ -31,7 +32,7 @@ interface Sent {
   readonly runId: string;
   readonly stepId?: string;
   readonly requestId?: string;
-  /** What was done, for the human line. */
+  /** What was asked, for the human line: `cancel of run x`, `approval of the plan of run x`. */
   readonly text: string;
 }
 
@@ -48,17 +49,22 @@ async function send(
     const runId = await runIdOf(sv, db, hint);
     const sent = { ...(await act(sv, flags.by ?? defaultBy(), runId)), runId };
     const driver = await driverOf(db, runId);
+    const driven = driver.state === 'live';
     if (flags.json) {
-      printJson(io, { ok: true, ...sent, driven: driver.state === 'alive' });
+      // A command for a run nobody drives is stored, not done: it stays pending until a resume.
+      printJson(io, { ok: true, ...sent, driven, pending: !driven });
       return 0;
     }
-    printLine(io, sent.text);
-    printLine(
-      io,
-      driver.state === 'alive'
-        ? `  the process driving run ${runId} (pid ${driver.pid}) applies it within 100 ms`
-        : `  no process drives run ${runId} now: it applies when the run resumes (${hint(`resume ${runId}`)})`,
-    );
+    if (driver.state === 'live') {
+      printLine(io, `sent: ${sent.text}`);
+      printLine(io, `  the process driving run ${runId} (pid ${driver.pid}) applies it within 100 ms`);
+    } else {
+      printLine(io, `stored, pending: ${sent.text}`);
+      printLine(
+        io,
+        `  no process drives run ${runId}, so nothing happened yet: it applies when the run resumes (${hint(`resume ${runId}`)})`,
+      );
+    }
     return 0;
   } finally {
     await closeQuietly(sv);
@@ -80,14 +86,14 @@ async function explainGate(
     const view = await sv.get(runId);
     if (view?.phase === 'paused') {
       throw new CliError(
-        `${error.message} It is paused on its budget (${view.reason ?? 'limit reached'}): raise it with taskvisor extend ${runId} --max-cost <usd> | --max-tokens <n> | --max-steps <n>, or cancel it.`,
+        `${error.message} It is paused on its budget (${view.reason ?? 'limit reached'}): raise it with ${thisInvocation()} extend ${runId} --max-cost <usd> | --max-tokens <n> | --max-steps <n>, or cancel it.`,
       );
     }
     const waiting =
       (await sv.get(runId))?.steps.filter((step) => step.state === 'awaitingConfirmation') ?? [];
     if (waiting.length > 0) {
       throw new CliError(
-        `${error.message} It has ${waiting.length === 1 ? 'a step' : 'steps'} waiting for confirmation: ${waiting.map((step) => `taskvisor ${verb} ${runId} ${step.id}`).join(', ')}.`,
+        `${error.message} It has ${waiting.length === 1 ? 'a step' : 'steps'} waiting for confirmation: ${waiting.map((step) => `${thisInvocation()} ${verb} ${runId} ${step.id}`).join(', ')}.`,
       );
     }
   }
@@ -109,14 +115,14 @@ export function approveCommand(
       await sv
         .approvePlan(runId, { by, ...(flags.note ? { note: flags.note } : {}) })
         .catch((error: unknown) => explainGate(sv, runId, error, 'approve'));
-      return { command: 'approvePlan', text: `approved the plan of run ${runId}` };
+      return { command: 'approvePlan', text: `approval of the plan of run ${runId}` };
     }
     await sv.confirmStep(runId, stepId, {
       approved: true,
       by,
       ...(flags.note ? { reason: flags.note } : {}),
     });
-    return { command: 'confirmStep', stepId, text: `confirmed step ${stepId} of run ${runId}` };
+    return { command: 'confirmStep', stepId, text: `confirmation of step ${stepId} of run ${runId}` };
   });
 }
 
@@ -145,7 +151,7 @@ export function rejectCommand(
       await sv
         .rejectPlan(runId, { by, reason: flags.reason! })
         .catch((error: unknown) => explainGate(sv, runId, error, 'reject'));
-      return { command: 'rejectPlan', text: `rejected the plan of run ${runId}` };
+      return { command: 'rejectPlan', text: `rejection of the plan of run ${runId}` };
     }
     const decision = flags.decision as 'skip' | 'fail' | undefined;
     await sv.confirmStep(runId, stepId, {
@@ -157,7 +163,7 @@ export function rejectCommand(
     return {
       command: 'confirmStep',
       stepId,
-      text: `rejected step ${stepId} of run ${runId}${decision ? ` (${decision})` : ''}`,
+      text: `rejection of step ${stepId} of run ${runId}${decision ? ` (${decision})` : ''}`,
     };
   });
 }
@@ -199,7 +205,7 @@ export function answerCommand(requestId: string, flags: AnswerFlags, io: Io): Pr
         by,
         ...(flags.text !== undefined ? { text: flags.text } : { optionId: flags.option! }),
       });
-      return { command: 'answer', requestId, text: `answered request ${requestId} of run ${runOfRequest}` };
+      return { command: 'answer', requestId, text: `answer to request ${requestId} of run ${runOfRequest}` };
     },
   );
 }
@@ -211,7 +217,7 @@ export interface CancelFlags extends GateFlags {
 export function cancelCommand(runId: string, flags: CancelFlags, io: Io): Promise<number> {
   return send(flags, io, byRun(runId), async (sv, by) => {
     await sv.cancel(runId, { by, ...(flags.reason ? { reason: flags.reason } : {}) });
-    return { command: 'cancel', text: `cancelled run ${runId}` };
+    return { command: 'cancel', text: `cancel of run ${runId}` };
   });
 }
 
@@ -253,7 +259,7 @@ export function extendCommand(runId: string, flags: ExtendFlags, io: Io): Promis
     const limits = Object.entries(budget)
       .map(([name, value]) => `${name} ${value}`)
       .join(', ');
-    return { command: 'extendBudget', text: `extended the budget of run ${runId}: ${limits}` };
+    return { command: 'extendBudget', text: `new budget for run ${runId}: ${limits}` };
   });
 }
 
@@ -273,6 +279,6 @@ export function controlCommand(
   }
   return send(flags, io, byRun(runId), async (sv, by) => {
     await sv.control(runId, stepId, action as StepControlAction, { by });
-    return { command: 'control', stepId, text: `sent ${action} to step ${stepId} of run ${runId}` };
+    return { command: 'control', stepId, text: `${action} of step ${stepId} of run ${runId}` };
   });
 }

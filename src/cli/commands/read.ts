@@ -2,15 +2,26 @@
 import { type RunPhase, RunPhaseSchema } from '../../model/states.js';
 import type { RunView } from '../../model/views.js';
 import { didYouMean } from '../../model/suggest.js';
+import { summarizeReplan } from '../../planning/summary.js';
 import type { Supervisor } from '../../supervisor.js';
 import { type Io, printJson, printLine } from '../io.js';
-import { driverOf } from '../driver.js';
+import { describeStoredCommand, openDriverProbe, type RunStatus, runStatus } from '../driver.js';
 import { CliError } from '../exit-codes.js';
-import { type CommandHint, commandHint, waitingLines } from '../hints.js';
+import { type CommandHint, commandHint, waitingItems } from '../hints.js';
 import { describeEvent } from '../line-display.js';
+import { fanoutOutputLines, workerRows } from '../fanout-lines.js';
 import { runToMermaid } from '../mermaid-dag.js';
 import { type CommonFlags, closeQuietly, openSupervisor, requireDatabase } from '../open-supervisor.js';
-import { formatDuration, formatTime, oneLine, pad, PHASE_COLOURS, STEP_COLOURS, styleFor } from '../style.js';
+import {
+  formatDuration,
+  formatTime,
+  formatUsage,
+  oneLine,
+  pad,
+  PHASE_COLOURS,
+  STEP_COLOURS,
+  styleFor,
+} from '../style.js';
 
 async function withSupervisor<T>(
   flags: CommonFlags,
@@ -56,12 +67,31 @@ function parsePhases(values: readonly string[] | undefined): RunPhase[] | undefi
   });
 }
 
+/** `live`, `orphaned`, `live, waits: approval`, `orphaned, waits: confirmation, 1 pending`. */
+function statusLabel(status: RunStatus): string {
+  if (status.driver === 'ended') return '';
+  const parts: string[] = [status.driver];
+  if (status.waitingFor.length > 0) parts.push(`waits: ${status.waitingFor.join('+')}`);
+  if (status.pendingCommands.length > 0) parts.push(`${status.pendingCommands.length} pending`);
+  return parts.join(', ');
+}
+
 export function lsCommand(flags: LsFlags, io: Io): Promise<number> {
   const phases = parsePhases(flags.phase);
   return withSupervisor(flags, async (sv, db) => {
     const views = await sv.list({ ...(phases ? { phase: phases } : {}), limit: flags.limit });
+    const probe = openDriverProbe(db);
+    const statuses = new Map<string, RunStatus>();
+    try {
+      for (const view of views) statuses.set(view.id, await runStatus(probe, view));
+    } finally {
+      await probe.close();
+    }
     if (flags.json) {
-      printJson(io, views);
+      printJson(
+        io,
+        views.map((view) => ({ ...view, status: statuses.get(view.id) })),
+      );
       return 0;
     }
     if (views.length === 0) {
@@ -70,15 +100,33 @@ export function lsCommand(flags: LsFlags, io: Io): Promise<number> {
     }
     const { paint } = styleFor(io.stdout);
     const idWidth = Math.max(...views.map((view) => view.id.length));
+    const labels = new Map(views.map((view) => [view.id, statusLabel(statuses.get(view.id)!)]));
+    const statusWidth = Math.max(6, ...[...labels.values()].map((label) => label.length));
     printLine(
       io,
-      paint('dim', `${pad('RUN', idWidth)}  ${pad('PHASE', 16)}  STEPS  ${pad('CREATED', 19)}  GOAL`),
+      paint(
+        'dim',
+        `${pad('RUN', idWidth)}  ${pad('PHASE', 16)}  ${pad('STATUS', statusWidth)}  STEPS  ${pad('CREATED', 19)}  GOAL`,
+      ),
     );
     for (const view of views) {
       const done = view.steps.filter((step) => step.state === 'succeeded').length;
+      const status = statuses.get(view.id)!;
+      const label = labels.get(view.id)!;
+      const colour = status.driver === 'orphaned' ? 'red' : status.waitingFor.length > 0 ? 'yellow' : 'dim';
       printLine(
         io,
-        `${pad(view.id, idWidth)}  ${paint(PHASE_COLOURS[view.phase], pad(view.phase, 16))}  ${pad(`${done}/${view.steps.length}`, 5)}  ${formatTime(view.createdAt)}  ${oneLine(view.goal, 60)}`,
+        `${pad(view.id, idWidth)}  ${paint(PHASE_COLOURS[view.phase], pad(view.phase, 16))}  ${paint(colour, pad(label, statusWidth))}  ${pad(`${done}/${view.steps.length}`, 5)}  ${formatTime(view.createdAt)}  ${oneLine(view.goal, 60)}`,
+      );
+    }
+    if ([...statuses.values()].some((status) => status.driver === 'orphaned')) {
+      printLine(io);
+      printLine(
+        io,
+        paint(
+          'dim',
+          `orphaned: no live process drives the run; continue it with ${commandHint(flags.db)('resume <run>')}`,
+        ),
       );
     }
     return 0;
@@ -114,18 +162,31 @@ export function showCommand(runId: string, flags: ShowFlags, io: Io): Promise<nu
     );
     if (view.reason) printLine(io, `  reason   ${view.reason}`);
     if (view.result === undefined) {
-      const driver = await driverOf(db, view.id);
-      printLine(
-        io,
-        driver.state === 'alive'
-          ? `  driver   pid ${driver.pid} on ${driver.host}`
-          : `  driver   none (continue it with ${hint(`resume ${view.id}`)})`,
-      );
+      const probe = openDriverProbe(db);
+      try {
+        const driver = await probe.driver(view.id);
+        printLine(
+          io,
+          driver.state === 'live'
+            ? `  driver   live: pid ${driver.pid} on ${driver.host}`
+            : `  driver   orphaned: no live process drives this run; continue it with ${hint(`resume ${view.id}`)}`,
+        );
+        for (const command of await probe.storedCommands(view.id)) {
+          printLine(
+            io,
+            paint(
+              'yellow',
+              `  pending  ${describeStoredCommand(command)}, stored ${formatTime(command.storedAt)}: applies when a process drives the run`,
+            ),
+          );
+        }
+      } finally {
+        await probe.close();
+      }
     }
     if (view.replans > 0) printLine(io, `  replans  ${view.replans}`);
-    const { inputTokens, outputTokens, costUsd } = view.usage;
-    if (inputTokens + outputTokens > 0)
-      printLine(io, `  usage    ${inputTokens} in + ${outputTokens} out tokens, $${costUsd.toFixed(4)}`);
+    const { inputTokens, outputTokens } = view.usage;
+    if (inputTokens + outputTokens > 0) printLine(io, `  usage    ${formatUsage(view.usage)}`);
     if (view.result?.error) printLine(io, `  error    ${oneLine(view.result.error, 300)}`);
     printLine(io);
     const idWidth = Math.max(4, ...view.steps.map((step) => step.id.length));
@@ -144,18 +205,39 @@ export function showCommand(runId: string, flags: ShowFlags, io: Io): Promise<nu
         io,
         `  ${pad(step.id, idWidth)}  ${pad(step.kind, kindWidth)}  ${pad(step.tier, 11)}  ${paint(STEP_COLOURS[step.state], pad(step.state, 20))}  ${pad(String(step.attempt), 3)}  ${pad(time, 7)}  ${step.dependsOn.join(', ')}`,
       );
+      if (step.kind === 'fanout') for (const row of workerRows(view, step.id)) printLine(io, `  ${row}`);
+    }
+    const described = view.steps.filter((step) => step.action !== undefined);
+    if (described.length > 0) {
+      printLine(io);
+      printLine(io, paint('dim', '  what each step runs'));
+      for (const step of described) printLine(io, `  ${pad(step.id, idWidth)}  ${step.action!.summary}`);
+    }
+    if (view.proposal) {
+      printLine(io);
+      printLine(io, paint('yellow', '  the replan waiting for approval would change the plan:'));
+      for (const line of summarizeReplan(view.goal, view.steps, view.proposal, []).split('\n').slice(1))
+        printLine(io, `  ${line}`);
     }
     const details = view.steps.filter((step) => step.output !== undefined || step.error || step.reason);
     if (details.length > 0) printLine(io);
     for (const step of details) {
-      if (step.output !== undefined) printLine(io, `  ${step.id} → ${oneLine(step.output, 200)}`);
+      const fanout = step.kind === 'fanout' ? fanoutOutputLines(step.output) : undefined;
+      if (fanout) {
+        printLine(io, `  ${step.id} →`);
+        for (const line of fanout) printLine(io, `      ${line}`);
+      } else if (step.output !== undefined) printLine(io, `  ${step.id} → ${oneLine(step.output, 200)}`);
       if (step.error) printLine(io, `  ${step.id} ✖ ${oneLine(step.error, 200)}`);
       else if (step.reason) printLine(io, `  ${step.id}: ${step.reason}`);
     }
     const requests = (await sv.pending()).requests.filter((request) => request.runId === view.id);
-    const waiting = waitingLines(view, requests, hint);
+    const waiting = waitingItems(view, requests, hint);
     if (waiting.length > 0) printLine(io);
-    for (const line of waiting) printLine(io, paint('yellow', `  waiting: ${line}`));
+    for (const item of waiting) {
+      printLine(io, paint('yellow', `  waiting: ${item.text}`));
+      // The plan's steps and actions are listed above; a confirmation shows what would run.
+      if (item.kind !== 'plan') for (const line of item.details) printLine(io, `      ${line}`);
+    }
     return 0;
   });
 }

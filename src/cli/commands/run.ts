@@ -12,13 +12,16 @@ import { commandHint } from '../hints.js';
 import { type InspectorRelay, startInspector } from '../inspector.js';
 import { type Io, printJson, printLine } from '../io.js';
 import { loadRunTarget } from '../load-plan.js';
-import { closeQuietly, dbPathOf, type DriveFlags, openSupervisor } from '../open-supervisor.js';
+import { closeQuietly, dbPathOf, type DriveFlags, loadConfig, openSupervisor } from '../open-supervisor.js';
+import { hasModel, requireModelFor, requireModelForGoal } from '../preflight.js';
+import { recordConfig } from '../run-config.js';
 import { exitCodeForViews, followInterruptibly, holdInspector } from './drive.js';
 
 export interface RunFlags extends DriveFlags {
   readonly detach?: boolean;
   readonly requireApproval?: boolean;
   readonly goal?: string;
+  readonly replan?: boolean;
   readonly inspect?: boolean;
   readonly inspectPort: number;
   readonly open: boolean;
@@ -34,6 +37,10 @@ export async function runCommand(
 ): Promise<number> {
   const runTarget = loadRunTarget(target);
   const hint = commandHint(flags.db);
+  // Up front (exit 2), not at run time: what the run would need a model for.
+  const withModel = hasModel(flags, flags.config ? await loadConfig(flags.config) : {});
+  if (runTarget.kind === 'goal') requireModelForGoal(runTarget.goal, withModel);
+  else requireModelFor(runTarget.plan, withModel, Boolean(flags.replan));
   if (flags.detach) {
     const started = await detachRun(argv, dbPathOf(flags));
     if (flags.json) printJson(io, { runId: started.runId });
@@ -66,16 +73,20 @@ export async function runCommand(
       console: (text) => display.display.note(text),
       ...(inspector ? { inspect: inspector.inspect } : {}),
       ...(flags.detachedRunId ? { runId: flags.detachedRunId } : {}),
+      ...(runTarget.kind === 'plan' ? { handWritten: { replan: Boolean(flags.replan) } } : {}),
     });
     const requireApproval = flags.requireApproval ? { requireApproval: true } : {};
+    // How it was started, so `resume` drives it with the same config, binaries and model.
+    const metadata = recordConfig(flags);
     handle = await sv.start(
       runTarget.kind === 'plan'
         ? {
             plan: runTarget.plan,
             goal: flags.goal ?? runTarget.plan.goal ?? `Run ${path.basename(runTarget.file)}`,
+            metadata,
             ...requireApproval,
           }
-        : { goal: runTarget.goal, ...requireApproval },
+        : { goal: runTarget.goal, metadata, ...requireApproval },
     );
   } catch (error) {
     display.stop();
