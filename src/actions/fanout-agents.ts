@@ -40,6 +40,7 @@ export function fanoutAgent(name: string, ctx: ActionContext, services: FanoutAg
   const agent = services.agents.get(name);
   if (!agent) throw unknownAgent(name, services.agents.keys(), `Fan-out step "${ctx.stepId}"`);
   return {
+    settlesOnAbort: agent.kind === 'cli',
     run: async (attempt: AgentAttempt) => {
       const { label } = attempt;
       let usage: { inputTokens: number; outputTokens: number; costUsd: number } | undefined;

@@ -100,6 +100,12 @@ export interface AgentAttempt {
 /** An agent target as a fan-out runs it (wired by the `fanout` action). */
 export interface FanoutAgent {
   run(attempt: AgentAttempt): Promise<{ readonly text: string; readonly usage?: WorkerUsage }>;
+  /**
+   * Whether a run always settles soon after its signal aborts (a CLI agent: its process group
+   * is killed). The fan-out then ends only once such runs have settled, so what they record
+   * on the way out (their artifacts) is committed with the step.
+   */
+  readonly settlesOnAbort?: boolean;
 }
 
 export interface CallModelDeps {
@@ -114,6 +120,8 @@ export interface CallModelDeps {
   readonly agentFor?: (targetIndex: number) => FanoutAgent | undefined;
   /** What the last control did to a worker's running attempt. */
   readonly stopIntentOf?: (label: string) => StopIntent | undefined;
+  /** Told of each run of an agent that `settlesOnAbort`, to wait for it before the fan-out ends. */
+  readonly track?: (run: Promise<unknown>) => void;
   /** Attempts in flight when the last process stopped, as `label#attempt`: they reject at once. */
   readonly lostAttempts: Set<string>;
   readonly onUsage?: (report: FanoutUsageReport) => void;
@@ -161,16 +169,15 @@ export function createCallModel(deps: CallModelDeps) {
     try {
       const agent = deps.agentFor?.(input.targetIndex);
       if (agent) {
-        const result = await Promise.race([
-          agent.run({
-            label: input.label,
-            attempt: input.attempt,
-            prompt: deps.prompt,
-            signal: combined,
-            stopIntent: () => deps.stopIntentOf?.(input.label),
-          }),
-          whenAborted(combined),
-        ]);
+        const running = agent.run({
+          label: input.label,
+          attempt: input.attempt,
+          prompt: deps.prompt,
+          signal: combined,
+          stopIntent: () => deps.stopIntentOf?.(input.label),
+        });
+        if (agent.settlesOnAbort) deps.track?.(running);
+        const result = await Promise.race([running, whenAborted(combined)]);
         const usage = result.usage ?? NO_WORKER_USAGE;
         if (result.usage)
           deps.onUsage?.({ label: input.label, model: input.model, role: 'worker', ...usage });

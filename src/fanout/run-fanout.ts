@@ -180,6 +180,13 @@ export function startFanout(spec: FanoutSpec, deps: FanoutDeps): FanoutHandle {
   });
   /** What the last control did to a worker's running attempt (read by agent workers on abort). */
   const stopIntents = new Map<string, StopIntent>();
+  /** Agent runs that settle soon after an abort (CLI agents), awaited before the fan-out ends. */
+  const winding = new Set<Promise<unknown>>();
+  const track = (run: Promise<unknown>) => {
+    winding.add(run);
+    const forget = () => winding.delete(run);
+    run.then(forget, forget);
+  };
   const clients = new Map<ModelTargetSpec, FanoutClient>();
   const clientOf = (target: ModelTargetSpec) => {
     let client = clients.get(target);
@@ -208,6 +215,7 @@ export function startFanout(spec: FanoutSpec, deps: FanoutDeps): FanoutHandle {
         clientFor: (targetIndex) => clientOf(targets[targetIndex] as ModelTargetSpec),
         agentFor: (targetIndex) => agents[targetIndex],
         stopIntentOf: (label) => stopIntents.get(label),
+        track,
         lostAttempts,
         ...(deps.onUsage ? { onUsage: deps.onUsage } : {}),
       }),
@@ -324,6 +332,8 @@ export function startFanout(spec: FanoutSpec, deps: FanoutDeps): FanoutHandle {
           };
         }
       }
+      // A stopped CLI agent's process is being killed: its last artifact comes with the step.
+      if (winding.size > 0) await Promise.allSettled([...winding]);
       const final = state();
       phase = 'finished';
       stopAll();
