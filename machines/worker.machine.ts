@@ -15,7 +15,8 @@
  */
 import { assign, type DoneActorEvent, fromPromise, setup } from 'xstate';
 import { type WorkerState, WorkerStateSchema } from '../src/model/states.js';
-import { ATTEMPT_INTERRUPTED, type StepControlAction } from './protocol.js';
+import { ATTEMPT_INTERRUPTED, type StepControlAction, type StepError } from './protocol.js';
+import { toStepError } from './step.machine.js';
 
 export type { WorkerState } from '../src/model/states.js';
 
@@ -40,13 +41,8 @@ export interface WorkerUsage {
   readonly costUsd: number;
 }
 
-/** An attempt's failure, as JSON. */
-export interface WorkerError {
-  readonly message: string;
-  readonly code?: string;
-  readonly retryable: boolean;
-  readonly at: number;
-}
+/** An attempt's failure, as JSON: the same type as a step attempt's. */
+export type WorkerError = StepError;
 
 export type AttemptOutcome = 'completed' | 'failed' | 'cancelled' | 'interrupted';
 
@@ -118,20 +114,16 @@ function notProvided(key: string): never {
   );
 }
 
-/** Normalises whatever an attempt rejected with into a JSON `WorkerError` and its usage. */
+/** Normalises whatever an attempt rejected with into a JSON `WorkerError` (as `toStepError` does) and its usage. */
 export function toWorkerError(error: unknown, fallbackAt: number): CallModelError {
-  if (error && typeof error === 'object') {
-    const record = error as Record<string, unknown>;
-    const usage = record.usage as WorkerUsage | undefined;
-    return {
-      message: typeof record.message === 'string' ? record.message : String(error),
-      ...(typeof record.code === 'string' ? { code: record.code } : {}),
-      retryable: record.retryable !== false,
-      at: typeof record.at === 'number' ? record.at : fallbackAt,
-      ...(usage && typeof usage.inputTokens === 'number' ? { usage } : {}),
-    };
-  }
-  return { message: String(error), retryable: true, at: fallbackAt };
+  const usage =
+    error && typeof error === 'object'
+      ? ((error as Record<string, unknown>).usage as WorkerUsage | undefined)
+      : undefined;
+  return {
+    ...toStepError(error, fallbackAt),
+    ...(usage && typeof usage.inputTokens === 'number' ? { usage } : {}),
+  };
 }
 
 function errorOf(event: { type: string }, fallbackAt: number): CallModelError {
@@ -334,6 +326,35 @@ export function isSettledWorkerState(state: WorkerState): boolean {
 }
 
 const CONTROLS: readonly StepControlAction[] = ['cancel', 'interrupt', 'retry', 'resume'];
+
+/** A worker snapshot in `state` (the controls' guards read only the event, not the context). */
+function snapshotIn(state: WorkerState) {
+  return workerMachine.resolveState({
+    value: state,
+    context: {
+      label: '',
+      model: '',
+      targetIndex: 0,
+      repeatIndex: 1,
+      attempt: 0,
+      usage: NO_WORKER_USAGE,
+      archived: [],
+    },
+  });
+}
+
+/**
+ * The worker states a control fits, as the machine decides it (`can()`), for a caller that
+ * holds only a worker's state (a command checked in another process).
+ *
+ * @example
+ * ```ts
+ * workerStatesAllowing('retry'); // ['failed', 'cancelled']
+ * ```
+ */
+export function workerStatesAllowing(action: StepControlAction): WorkerState[] {
+  return WORKER_STATES.filter((state) => snapshotIn(state).can({ type: 'worker.control', action, at: 0 }));
+}
 
 /**
  * The controls that fit a worker snapshot now (the machine's own answer, via `can()`).

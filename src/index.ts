@@ -173,7 +173,9 @@ export {
   type AgentOption,
   AgentOptionSchema,
   type AgentResult,
+  type AgentUsage,
   type CliAgent,
+  type CliAgentRun,
   type FunctionAgent,
   type LlmAgent,
 } from './actions/agents.js';
@@ -244,7 +246,15 @@ export {
   type WorkerResult,
   workerResults,
 } from './fanout/fanout-state.js';
-export { type TargetInput, type TargetSpec, type WorkerSlot, workerSlots } from './fanout/labels.js';
+export {
+  type AgentTargetSpec,
+  type ModelTargetSpec,
+  type TargetInput,
+  type TargetSpec,
+  type WorkerSlot,
+  workerSlots,
+} from './fanout/labels.js';
+export type { AgentAttempt, FanoutAgent, StopIntent } from './fanout/call-model.js';
 export { type MonitorView, monitorView, type WorkerView, workerViews } from './fanout/monitor.js';
 export { type Candidate, type Reduction, reduceCandidates, verdictSchema } from './fanout/reduce.js';
 export type { BestOfNVerdict, CompareVerdict, SummarizeVerdict, Verdict } from './fanout/verdict.js';
