@@ -11,7 +11,9 @@
  * The only side effect is the `callModel` actor, provided by the fan-out runner. The
  * per-attempt timeout is a deadline in context (epoch ms, stamped from `at` fields), which
  * the runner arms on its clock, so it survives a restore; a restored attempt that was in
- * flight rejects with `ATTEMPT_INTERRUPTED` and the worker queues a new attempt.
+ * flight rejects with `ATTEMPT_INTERRUPTED` and the worker queues a new attempt — except a
+ * worker whose target may have side effects (an agent: `confirmAfterCrash`), which waits
+ * `interrupted` for a human to resume or cancel it, so nothing it did runs twice unasked.
  */
 import { assign, type DoneActorEvent, fromPromise, setup } from 'xstate';
 import { type WorkerState, WorkerStateSchema } from '../src/model/states.js';
@@ -32,6 +34,11 @@ export interface WorkerInput {
   readonly repeatIndex: number;
   /** Per-attempt timeout; none when absent. */
   readonly timeoutMs?: number;
+  /**
+   * An attempt lost in a crash waits for a human (`interrupted`) instead of running again: the
+   * target may have side effects (agents). Model targets run again on their own.
+   */
+  readonly confirmAfterCrash?: boolean;
 }
 
 /** Tokens and dollars. */
@@ -183,6 +190,9 @@ export const workerMachine = setup({
     isRetry: ({ event }) => event.type === 'worker.control' && event.action === 'retry',
     /** The attempt was in flight when the process stopped (the runner says so on restore). */
     wasLostInCrash: ({ event }) => errorOf(event, 0).code === ATTEMPT_INTERRUPTED,
+    /** Lost in a crash, and the target may have done something a rerun would repeat. */
+    wasLostInCrashWithSideEffects: ({ context, event }) =>
+      context.confirmAfterCrash === true && errorOf(event, 0).code === ATTEMPT_INTERRUPTED,
   },
   actions: {
     cancel: assign(({ event }) =>
@@ -202,6 +212,7 @@ export const workerMachine = setup({
     targetIndex: input.targetIndex,
     repeatIndex: input.repeatIndex,
     ...(input.timeoutMs === undefined ? {} : { timeoutMs: input.timeoutMs }),
+    ...(input.confirmAfterCrash === true ? { confirmAfterCrash: true } : {}),
     attempt: 0,
     usage: NO_WORKER_USAGE,
     archived: [],
@@ -240,6 +251,21 @@ export const workerMachine = setup({
           }),
         },
         onError: [
+          {
+            guard: 'wasLostInCrashWithSideEffects',
+            target: 'interrupted',
+            actions: assign(({ context, event }) => {
+              const { usage, ...error } = toWorkerError(event.error, lastAt(context));
+              return {
+                error,
+                usage: usage ?? context.usage,
+                reason:
+                  'the process stopped during this attempt; resume the worker to run it again, or cancel it',
+                endedAt: error.at,
+                deadline: undefined,
+              };
+            }),
+          },
           {
             guard: 'wasLostInCrash',
             target: 'queued',

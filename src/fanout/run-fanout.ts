@@ -427,6 +427,8 @@ export function startFanout(spec: FanoutSpec, deps: FanoutDeps): FanoutHandle {
           input: {
             label: slot.label,
             model: targetModel(slot.target),
+            // An agent may have acted before a crash: its lost attempt waits for a human.
+            ...(isAgentTarget(slot.target) ? { confirmAfterCrash: true } : {}),
             targetIndex: slot.targetIndex,
             repeatIndex: slot.repeatIndex,
             ...(timeoutMs === undefined ? {} : { timeoutMs }),

@@ -4,7 +4,8 @@
  *
  * A fan-out to two function agents and a model. `fast` answers at once; `asker` asks a human
  * a question and, in the first process, never finishes after the answer (the parent kills the
- * process with SIGKILL there). Each agent call appends a line to `<dir>/<agent>.log`. Prints
+ * process with SIGKILL there). On resume, `asker`'s lost attempt waits `interrupted` (an agent may
+ * have acted) and this process resumes it as a human would. Each agent call appends a line to `<dir>/<agent>.log`. Prints
  * each committed event as a JSON line and exits 0 once the run has ended.
  */
 import fs from 'node:fs';
@@ -47,6 +48,10 @@ const sv = await createSupervisor({
 });
 sv.events$.subscribe((event) => {
   console.log(JSON.stringify(event));
+  // An agent's attempt lost in the crash waits for a human: here the human resumes it.
+  if (event.type === 'worker.transition' && event.to === 'interrupted' && event.label === 'asker') {
+    void sv.control(event.runId, 'asker', 'resume', { by: 'ann' });
+  }
   if (event.type === 'run.transition' && isTerminalPhase(event.to)) {
     void sv.close().then(() => process.exit(0));
   }

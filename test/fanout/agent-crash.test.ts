@@ -2,8 +2,9 @@
  * A real SIGKILL in the middle of a fan-out to two agents and a model: the fast agent and the
  * model had answered, the other agent had asked a human and been answered, and was still
  * working. A fresh process resumes the run: finished workers are kept (neither the fast agent
- * nor the model is asked again), the interrupted agent runs again and gets the journaled
- * answer without a new question.
+ * nor the model is asked again); the agent whose attempt was lost waits `interrupted` (it may
+ * have acted) until a human resumes it, then runs again and gets the journaled answer without
+ * a new question.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -77,6 +78,11 @@ describe('a fan-out to agents killed mid-run', () => {
       // Finished workers were kept: neither the fast agent nor the model was asked again.
       expect(lines('fast')).toEqual(['ran on Name a prime']);
       expect(modelCalls).toEqual(['gpt-4o']);
+      // The lost agent attempt waited for a human, and ran again only once resumed.
+      const asker = resumedEvents.filter(
+        (event) => event.type === 'worker.transition' && event.label === 'asker',
+      ) as Array<Extract<TaskvisorEvent, { type: 'worker.transition' }>>;
+      expect(asker.map((event) => event.to).slice(0, 3)).toEqual(['interrupted', 'queued', 'running']);
       // The interrupted agent ran again and got the journaled answer without a new question.
       expect(lines('asker')).toEqual(['start attempt 1', 'answered 11', 'resume attempt 2', 'answered 11']);
       expect(resumedEvents.filter((event) => event.type === 'request.opened')).toEqual([]);
