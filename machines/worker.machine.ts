@@ -11,11 +11,14 @@
  * The only side effect is the `callModel` actor, provided by the fan-out runner. The
  * per-attempt timeout is a deadline in context (epoch ms, stamped from `at` fields), which
  * the runner arms on its clock, so it survives a restore; a restored attempt that was in
- * flight rejects with `ATTEMPT_INTERRUPTED` and the worker queues a new attempt.
+ * flight rejects with `ATTEMPT_INTERRUPTED` and the worker queues a new attempt — except a
+ * worker whose target may have side effects (an agent: `confirmAfterCrash`), which waits
+ * `interrupted` for a human to resume or cancel it, so nothing it did runs twice unasked.
  */
 import { assign, type DoneActorEvent, fromPromise, setup } from 'xstate';
 import { type WorkerState, WorkerStateSchema } from '../src/model/states.js';
-import { ATTEMPT_INTERRUPTED, type StepControlAction } from './protocol.js';
+import { ATTEMPT_INTERRUPTED, type StepControlAction, type StepError } from './protocol.js';
+import { toStepError } from './step.machine.js';
 
 export type { WorkerState } from '../src/model/states.js';
 
@@ -31,6 +34,11 @@ export interface WorkerInput {
   readonly repeatIndex: number;
   /** Per-attempt timeout; none when absent. */
   readonly timeoutMs?: number;
+  /**
+   * An attempt lost in a crash waits for a human (`interrupted`) instead of running again: the
+   * target may have side effects (agents). Model targets run again on their own.
+   */
+  readonly confirmAfterCrash?: boolean;
 }
 
 /** Tokens and dollars. */
@@ -40,13 +48,8 @@ export interface WorkerUsage {
   readonly costUsd: number;
 }
 
-/** An attempt's failure, as JSON. */
-export interface WorkerError {
-  readonly message: string;
-  readonly code?: string;
-  readonly retryable: boolean;
-  readonly at: number;
-}
+/** An attempt's failure, as JSON: the same type as a step attempt's. */
+export type WorkerError = StepError;
 
 export type AttemptOutcome = 'completed' | 'failed' | 'cancelled' | 'interrupted';
 
@@ -118,20 +121,16 @@ function notProvided(key: string): never {
   );
 }
 
-/** Normalises whatever an attempt rejected with into a JSON `WorkerError` and its usage. */
+/** Normalises whatever an attempt rejected with into a JSON `WorkerError` (as `toStepError` does) and its usage. */
 export function toWorkerError(error: unknown, fallbackAt: number): CallModelError {
-  if (error && typeof error === 'object') {
-    const record = error as Record<string, unknown>;
-    const usage = record.usage as WorkerUsage | undefined;
-    return {
-      message: typeof record.message === 'string' ? record.message : String(error),
-      ...(typeof record.code === 'string' ? { code: record.code } : {}),
-      retryable: record.retryable !== false,
-      at: typeof record.at === 'number' ? record.at : fallbackAt,
-      ...(usage && typeof usage.inputTokens === 'number' ? { usage } : {}),
-    };
-  }
-  return { message: String(error), retryable: true, at: fallbackAt };
+  const usage =
+    error && typeof error === 'object'
+      ? ((error as Record<string, unknown>).usage as WorkerUsage | undefined)
+      : undefined;
+  return {
+    ...toStepError(error, fallbackAt),
+    ...(usage && typeof usage.inputTokens === 'number' ? { usage } : {}),
+  };
 }
 
 function errorOf(event: { type: string }, fallbackAt: number): CallModelError {
@@ -191,6 +190,9 @@ export const workerMachine = setup({
     isRetry: ({ event }) => event.type === 'worker.control' && event.action === 'retry',
     /** The attempt was in flight when the process stopped (the runner says so on restore). */
     wasLostInCrash: ({ event }) => errorOf(event, 0).code === ATTEMPT_INTERRUPTED,
+    /** Lost in a crash, and the target may have done something a rerun would repeat. */
+    wasLostInCrashWithSideEffects: ({ context, event }) =>
+      context.confirmAfterCrash === true && errorOf(event, 0).code === ATTEMPT_INTERRUPTED,
   },
   actions: {
     cancel: assign(({ event }) =>
@@ -210,6 +212,7 @@ export const workerMachine = setup({
     targetIndex: input.targetIndex,
     repeatIndex: input.repeatIndex,
     ...(input.timeoutMs === undefined ? {} : { timeoutMs: input.timeoutMs }),
+    ...(input.confirmAfterCrash === true ? { confirmAfterCrash: true } : {}),
     attempt: 0,
     usage: NO_WORKER_USAGE,
     archived: [],
@@ -248,6 +251,21 @@ export const workerMachine = setup({
           }),
         },
         onError: [
+          {
+            guard: 'wasLostInCrashWithSideEffects',
+            target: 'interrupted',
+            actions: assign(({ context, event }) => {
+              const { usage, ...error } = toWorkerError(event.error, lastAt(context));
+              return {
+                error,
+                usage: usage ?? context.usage,
+                reason:
+                  'the process stopped during this attempt; resume the worker to run it again, or cancel it',
+                endedAt: error.at,
+                deadline: undefined,
+              };
+            }),
+          },
           {
             guard: 'wasLostInCrash',
             target: 'queued',
@@ -334,6 +352,35 @@ export function isSettledWorkerState(state: WorkerState): boolean {
 }
 
 const CONTROLS: readonly StepControlAction[] = ['cancel', 'interrupt', 'retry', 'resume'];
+
+/** A worker snapshot in `state` (the controls' guards read only the event, not the context). */
+function snapshotIn(state: WorkerState) {
+  return workerMachine.resolveState({
+    value: state,
+    context: {
+      label: '',
+      model: '',
+      targetIndex: 0,
+      repeatIndex: 1,
+      attempt: 0,
+      usage: NO_WORKER_USAGE,
+      archived: [],
+    },
+  });
+}
+
+/**
+ * The worker states a control fits, as the machine decides it (`can()`), for a caller that
+ * holds only a worker's state (a command checked in another process).
+ *
+ * @example
+ * ```ts
+ * workerStatesAllowing('retry'); // ['failed', 'cancelled']
+ * ```
+ */
+export function workerStatesAllowing(action: StepControlAction): WorkerState[] {
+  return WORKER_STATES.filter((state) => snapshotIn(state).can({ type: 'worker.control', action, at: 0 }));
+}
 
 /**
  * The controls that fit a worker snapshot now (the machine's own answer, via `can()`).

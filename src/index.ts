@@ -22,12 +22,14 @@ export {
   type PendingApproval,
   type PendingConfirmation,
   type PendingRequest,
+  type PruneOptions,
   type RunTrace,
   type StartOptions,
   type Supervisor,
   type SupervisorOptions,
 } from './supervisor.js';
-export type { RunHandle } from './runtime/runtime.js';
+export type { DriveMode, RunHandle } from './runtime/runtime.js';
+export { parseDuration } from './model/duration.js';
 export type { ActionContext, ActionFunction, Question } from './runtime/executor.js';
 export { type Clock, ManualClock, sleep, systemClock } from './clock.js';
 export { isTaskvisorError, TaskvisorError, type TaskvisorErrorCode } from './errors.js';
@@ -53,6 +55,9 @@ export {
 } from './model/views.js';
 export { DEFAULT_DB_PATH, openSqliteStore, QUICK_CHECK_MAX_BYTES } from './store/sqlite-open.js';
 export { SqliteStore, type SqliteStoreOptions } from './store/sqlite-store.js';
+export { openStore, type OpenStoreOptions } from './store/open-store.js';
+export { isPostgresUrl } from './store/pg-url.js';
+export type { PgStore, PgStoreOptions } from './store/pg-store.js';
 export type {
   ActorRow,
   ArtifactRow,
@@ -82,11 +87,14 @@ export type {
   EventLog,
   LeaseStore,
   LoadedRun,
+  PruneQuery,
   RecordStore,
   RunFilter,
   RunStore,
   Store,
   StoreHealth,
+  StoreSignal,
+  StoreSignals,
   StoreState,
 } from './store/store.js';
 export {
@@ -165,7 +173,9 @@ export {
   type AgentOption,
   AgentOptionSchema,
   type AgentResult,
+  type AgentUsage,
   type CliAgent,
+  type CliAgentRun,
   type FunctionAgent,
   type LlmAgent,
 } from './actions/agents.js';
@@ -236,7 +246,15 @@ export {
   type WorkerResult,
   workerResults,
 } from './fanout/fanout-state.js';
-export { type TargetInput, type TargetSpec, type WorkerSlot, workerSlots } from './fanout/labels.js';
+export {
+  type AgentTargetSpec,
+  type ModelTargetSpec,
+  type TargetInput,
+  type TargetSpec,
+  type WorkerSlot,
+  workerSlots,
+} from './fanout/labels.js';
+export type { AgentAttempt, FanoutAgent, StopIntent } from './fanout/call-model.js';
 export { type MonitorView, monitorView, type WorkerView, workerViews } from './fanout/monitor.js';
 export { type Candidate, type Reduction, reduceCandidates, verdictSchema } from './fanout/reduce.js';
 export type { BestOfNVerdict, CompareVerdict, SummarizeVerdict, Verdict } from './fanout/verdict.js';

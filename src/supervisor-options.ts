@@ -35,8 +35,16 @@ export interface SupervisorOptions extends BuiltinOptions, ModelOptions {
   /** Tiers whose steps wait for a human before they run (default destructive, external). */
   readonly confirmTiers?: readonly Tier[];
   readonly concurrency?: { readonly runs?: number; readonly stepsPerRun?: number };
-  /** Restore unfinished runs on open (default true). */
+  /** Restore unfinished runs on open (default true; `drive: 'own'` only). */
   readonly resume?: boolean;
+  /**
+   * Which runs this process drives. `own` (default): the runs it starts, plus unfinished
+   * runs nobody drives when it opens (and as their drivers go away). `all`: a worker — it
+   * also claims every run that no live process drives, as they appear, up to
+   * `concurrency.runs` at a time. `none`: a client — it starts runs and sends commands,
+   * drives nothing, and its `RunHandle` follows a run while workers drive it.
+   */
+  readonly drive?: 'own' | 'all' | 'none';
   /** An XState inspection observer (e.g. `@statelyai/inspect`'s `inspector.inspect`). */
   readonly inspect?: InspectObserver;
   /** Time for deadlines, backoffs and leases (tests pass a `ManualClock`). */
@@ -85,6 +93,7 @@ const OptionsSchema = z.strictObject({
     })
     .optional(),
   resume: z.boolean().optional(),
+  drive: z.enum(['own', 'all', 'none']).optional(),
   inspect: z
     .custom<InspectObserver>(
       (value) => typeof value === 'function' || (typeof value === 'object' && value !== null),
@@ -128,7 +137,16 @@ export function invalidOptions(options: unknown): TaskvisorError | undefined {
     }
   }
   const result = OptionsSchema.safeParse(options ?? {});
-  if (result.success) return undefined;
+  if (result.success) {
+    if (result.data.drive === 'none' && result.data.resume === true) {
+      return new TaskvisorError(
+        'INVALID_OPTION',
+        "Options resume: true and drive: 'none' contradict each other: a client (drive: 'none') drives no runs; drop resume, or use drive: 'own' / 'all'.",
+        { option: 'resume' },
+      );
+    }
+    return undefined;
+  }
   const issue = result.error.issues[0]!;
   const where = issue.path.map(String).join('.');
   return new TaskvisorError('INVALID_OPTION', `Option ${where}: ${issue.message}.`, { option: where });

@@ -11,7 +11,8 @@ import type { Answer, TaskvisorEvent } from './model/events.js';
 import type { Json } from './model/json.js';
 import { knownKinds, type PlanContext } from './model/parse-plan.js';
 import type { PlanInput } from './model/plan.js';
-import { isTerminalPhase, type RunPhase } from './model/states.js';
+import { isTerminalPhase, type RunPhase, TERMINAL_PHASES } from './model/states.js';
+import { parseDuration } from './model/duration.js';
 import {
   ANSWER_SHAPE,
   AnswerArgumentSchema,
@@ -22,6 +23,8 @@ import {
   BY_SHAPE,
   ByOptionsSchema,
   CANCEL_SHAPE,
+  CLOSE_SHAPE,
+  CloseOptionsSchema,
   CancelOptionsSchema,
   checkGoal,
   checkMetadata,
@@ -37,6 +40,8 @@ import {
   MONITOR_SHAPE,
   MonitorOptionsSchema,
   OptionalRunIdSchema,
+  PRUNE_SHAPE,
+  PruneOptionsSchema,
   REJECT_SHAPE,
   RejectOptionsSchema,
   RequestIdArgumentSchema,
@@ -118,6 +123,13 @@ export interface RunTrace {
   readonly workers: Array<WorkerResult & { readonly stepId: string }>;
 }
 
+export interface PruneOptions {
+  /** How long ago a run must have ended: ms, or a duration like `'30d'`, `'12h'`, `'90m'`. */
+  readonly olderThan: number | string;
+  /** Only runs in these phases (default completed, failed and cancelled; finished phases only). */
+  readonly phases?: readonly RunPhase[];
+}
+
 export interface Health {
   readonly ok: boolean;
   readonly store: StoreState;
@@ -178,7 +190,18 @@ export interface Supervisor {
   health(): Promise<Health>;
   /** A notice each time writing to the store starts to fail (or fails differently) and when it recovers. */
   readonly faults$: Observable<StoreFault>;
-  close(): Promise<void>;
+  /**
+   * Deletes finished runs (default phases completed, failed, cancelled) that ended more than
+   * `olderThan` ago (ms, or `'30d'`, `'12h'`, `'15m'`, `'45s'`) — each whole, its audit chain
+   * included, so `verifyAudit()` stays ok; episodes are kept. Returns how many runs and events.
+   */
+  prune(options: PruneOptions): Promise<{ runs: number; events: number }>;
+  /**
+   * Stops taking work, persists, stops actors; unfinished runs resume on the next open (or
+   * at once in another process). With `graceMs`, it first takes no new work (no claims, no
+   * new attempts) and lets attempts in flight finish for up to `graceMs`.
+   */
+  close(options?: { graceMs?: number }): Promise<void>;
 }
 
 /** An inspection observer (object or function) as a function. */
@@ -298,6 +321,7 @@ export async function createSupervisor(options: SupervisorOptions = {}): Promise
         confirmTiers,
         leaseMs: options.leaseMs ?? 30_000,
         pollMs: options.pollMs ?? 100,
+        drive: options.drive ?? 'own',
         storeRetryMs: options.storeRetryMs ?? 30_000,
         ...(options.inspect ? { inspect: options.inspect } : {}),
         newId: (prefix) =>
@@ -387,7 +411,7 @@ class SupervisorApi implements Supervisor {
       name: 'options',
       shape: EVENTS_SHAPE,
     });
-    return runtime.bus.replay({ ...checked, pollMs: 200 });
+    return runtime.bus.replay(checked);
   }
 
   async start(options: StartOptions): Promise<RunHandle> {
@@ -748,9 +772,41 @@ class SupervisorApi implements Supervisor {
     return runtime.resume(checkArgument(OptionalRunIdSchema, runId, { method: 'resume', name: 'runId' }));
   }
 
+  async prune(options: PruneOptions): Promise<{ runs: number; events: number }> {
+    const runtime = this.live();
+    const checked = checkArgument(PruneOptionsSchema, options, {
+      method: 'prune',
+      name: 'options',
+      shape: PRUNE_SHAPE,
+    });
+    const age = parseDuration(checked.olderThan, 'prune: options.olderThan');
+    const phases = (checked.phases ?? [...TERMINAL_PHASES]) as RunPhase[];
+    for (const phase of phases) {
+      if (!TERMINAL_PHASES.has(phase)) {
+        throw new TaskvisorError(
+          'INVALID_OPTION',
+          `prune: ${JSON.stringify(phase)} is not a finished phase; prune deletes only runs that ended (${[...TERMINAL_PHASES].join(', ')}) — cancel a run first to prune it.`,
+          { phase },
+        );
+      }
+    }
+    const pruned = await runtime.store.runs.pruneRuns({ endedBefore: this.clock.now() - age, phases });
+    for (const runId of pruned.runIds) runtime.readModel.drop(runId);
+    return { runs: pruned.runIds.length, events: pruned.events };
+  }
+
   /** Idempotent: closing a closed supervisor does nothing. */
-  close(): Promise<void> {
-    return this.runtime.close();
+  close(options?: { graceMs?: number }): Promise<void> {
+    try {
+      const checked = checkArgument(CloseOptionsSchema, options, {
+        method: 'close',
+        name: 'options',
+        shape: CLOSE_SHAPE,
+      });
+      return this.runtime.close(checked ?? {});
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
   }
 }
 

@@ -15,7 +15,8 @@ import type { Episode } from '../store/rows.js';
 import { type Json, toJsonOutput } from '../model/json.js';
 import { didYouMean } from '../model/suggest.js';
 import type { Tier } from '../model/tier.js';
-import type { RunModel } from '../runtime/executor.js';
+import type { Answer } from '../model/events.js';
+import type { Question, RunModel } from '../runtime/executor.js';
 import { resolveAllowedBinary } from '../sandbox/binary.js';
 import { DEFAULT_TIMEOUTS_MS, type ResolvedSandbox } from '../sandbox/policy.js';
 import { runShell } from '../sandbox/run-shell.js';
@@ -38,6 +39,32 @@ export interface AgentContext {
   /** Past episodes recalled for this spec (also rendered into `spec`). */
   readonly episodes: readonly Episode[];
   log(message: string, data?: Json): void;
+  /**
+   * Asks a human mid-run: the step (or fan-out worker) waits until `answer()`; the answer is
+   * journaled, so the same `key` after a crash returns it without asking again.
+   */
+  ask(question: Question): Promise<Answer>;
+}
+
+/** Tokens (and dollars, when the agent knows them) an agent reports for one run. */
+export interface AgentUsage {
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+  readonly costUsd?: number;
+  /** The model the tokens were spent on (prices it when `costUsd` is absent). */
+  readonly model?: string;
+}
+
+/** What a CLI agent's process did: kept as an artifact by a fan-out worker. */
+export interface CliAgentRun {
+  readonly pid?: number;
+  readonly command: string;
+  readonly args: readonly string[];
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly durationMs?: number;
 }
 
 /** What a function agent returns: its output, or `status: 'failed'` (then the chain escalates). */
@@ -46,6 +73,8 @@ export interface AgentResult {
   readonly status?: 'succeeded' | 'failed';
   /** Why it failed, with `status: 'failed'`. */
   readonly error?: string;
+  /** What the agent spent, when it knows (a fan-out worker records it as its usage). */
+  readonly usage?: AgentUsage;
 }
 
 export type AgentFunction = (spec: string, ctx: AgentContext) => Promise<AgentResult> | AgentResult;
@@ -189,6 +218,12 @@ export interface AgentRunner {
   readonly writtenBy?: 'model';
   /** Records an artifact of the step (a CLI agent run without the jail is audited). */
   readonly artifact?: (kind: string, name: string, body: Json) => void;
+  /** Told what the agent spent (a function agent's `usage`, an LLM persona's calls). */
+  readonly onUsage?: (usage: AgentUsage) => void;
+  /** Told what a CLI agent's process did, when it ended (exited, failed, or was stopped). */
+  readonly onCliRun?: (run: CliAgentRun) => void;
+  /** How a CLI agent's process group is stopped when the signal aborts (see `runShell`). */
+  readonly stopIntent?: () => 'interrupt' | 'cancel' | undefined;
 }
 
 /**
@@ -207,26 +242,63 @@ export async function runAgent(
     case 'cli': {
       if (!runner.sandbox)
         throw new TaskvisorError('SHELL_NOT_ALLOWED', `CLI agent "${agent.name}" needs a sandbox.`);
-      const result = await runShell(
-        {
-          command: agent.command,
-          args: agent.args.map((arg) => arg.split(SPEC_PLACEHOLDER).join(spec)),
-          ...(agent.cwd === undefined ? {} : { cwd: agent.cwd }),
-          ...(agent.env === undefined ? {} : { env: agent.env }),
-          ...(agent.timeoutMs === undefined ? {} : { timeoutMs: agent.timeoutMs }),
-        },
-        runner.sandbox,
-        {
-          signal: ctx.signal,
-          clock: runner.clock,
-          tier: runner.tier,
-          ...(runner.writtenBy ? { writtenBy: runner.writtenBy } : {}),
-          ...(runner.artifact
-            ? { onUnjailed: (reason: string) => recordUnjailed(runner.artifact!, agent.command, reason) }
-            : {}),
-          onSpawn: (pid) => ctx.log(`agent ${agent.name} started ${agent.command} (pid ${pid})`, { pid }),
-        },
-      );
+      const args = agent.args.map((arg) => arg.split(SPEC_PLACEHOLDER).join(spec));
+      let pid: number | undefined;
+      const ran = (run: Omit<CliAgentRun, 'command' | 'args' | 'pid'>) => {
+        try {
+          runner.onCliRun?.({ ...(pid === undefined ? {} : { pid }), command: agent.command, args, ...run });
+        } catch {
+          // An observer's failure does not change the agent's outcome.
+        }
+      };
+      let result;
+      try {
+        result = await runShell(
+          {
+            command: agent.command,
+            args,
+            ...(agent.cwd === undefined ? {} : { cwd: agent.cwd }),
+            ...(agent.env === undefined ? {} : { env: agent.env }),
+            ...(agent.timeoutMs === undefined ? {} : { timeoutMs: agent.timeoutMs }),
+          },
+          runner.sandbox,
+          {
+            signal: ctx.signal,
+            clock: runner.clock,
+            tier: runner.tier,
+            ...(runner.writtenBy ? { writtenBy: runner.writtenBy } : {}),
+            ...(runner.artifact
+              ? { onUnjailed: (reason: string) => recordUnjailed(runner.artifact!, agent.command, reason) }
+              : {}),
+            ...(runner.stopIntent ? { stopIntent: runner.stopIntent } : {}),
+            onSpawn: (started) => {
+              pid = started;
+              ctx.log(`agent ${agent.name} started ${agent.command} (pid ${started})`, { pid: started });
+            },
+          },
+        );
+      } catch (error) {
+        const outcome = (error instanceof TaskvisorError ? error.details : {}) as Partial<CliAgentRun> & {
+          signal?: string | null;
+        };
+        if (pid !== undefined) {
+          ran({
+            exitCode: typeof outcome.exitCode === 'number' ? outcome.exitCode : null,
+            signal: typeof outcome.signal === 'string' ? outcome.signal : null,
+            stdout: typeof outcome.stdout === 'string' ? outcome.stdout : '',
+            stderr: typeof outcome.stderr === 'string' ? outcome.stderr : '',
+            ...(typeof outcome.durationMs === 'number' ? { durationMs: outcome.durationMs } : {}),
+          });
+        }
+        throw error;
+      }
+      ran({
+        exitCode: result.exitCode,
+        signal: null,
+        stdout: result.stdout,
+        stderr: result.stderr,
+        durationMs: result.durationMs,
+      });
       return result.stdout;
     }
     case 'function':
@@ -239,6 +311,7 @@ export async function runAgent(
             { agent: agent.name },
           );
         }
+        if (result.usage && typeof result.usage.inputTokens === 'number') runner.onUsage?.(result.usage);
         if (result.status === 'failed') {
           throw new TaskvisorError(
             'ACTION_FAILED',
@@ -267,6 +340,7 @@ export async function runAgent(
           ...(agent.maxTokens === undefined ? {} : { maxTokens: agent.maxTokens }),
           signal,
         });
+        runner.onUsage?.({ ...reply.usage, model: reply.model });
         if (reply.text.trim() === '' || reply.finishReason === 'content_filter') {
           throw new TaskvisorError(
             'LLM_BAD_OUTPUT',

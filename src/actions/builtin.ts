@@ -40,7 +40,18 @@ export function createBuiltinActions(services: BuiltinServices): Map<string, Act
     ['note', note],
     ['research', researchAction],
     ['review', reviewAction],
-    ...(services.fanout ? [['fanout', createFanoutAction(services.fanout)] as const] : []),
+    ...(services.fanout
+      ? [
+          [
+            'fanout',
+            createFanoutAction({
+              ...services.fanout,
+              ...(services.agents ? { agents: services.agents } : {}),
+              ...(sandbox ? { sandbox } : {}),
+            }),
+          ] as const,
+        ]
+      : []),
     ['shell', createShellAction({ clock, ...(sandbox ? { sandbox } : {}) })],
     [
       'implement',

@@ -1,5 +1,5 @@
 /**
- * `fanout`: one prompt to several model targets, each target `repeat` times, as worker
+ * `fanout`: one prompt to several targets (models or agents), each `repeat` times, as worker
  * actors the step spawns; the answers are optionally reduced. Every worker transition is
  * a `worker.transition` event carrying the worker's persisted snapshot, committed with the
  * rest of the run, so a fan-out resumed after a crash (or a retried step) keeps every
@@ -11,7 +11,14 @@ import type { Clock } from '../clock.js';
 import { TaskvisorError } from '../errors.js';
 import type { FanoutState, PersistedWorker } from '../fanout/fanout-state.js';
 import { FANOUT_STATE_VERSION } from '../fanout/fanout-state.js';
-import { normalizeTarget, type TargetInput, type TargetSpec, workerSlots } from '../fanout/labels.js';
+import {
+  type AgentTargetSpec,
+  isAgentTarget,
+  type ModelTargetSpec,
+  normalizeTarget,
+  type TargetInput,
+  workerSlots,
+} from '../fanout/labels.js';
 import type { Reduction } from '../fanout/reduce.js';
 import { type FanoutHandle, startFanout } from '../fanout/run-fanout.js';
 import { fanoutFailure, fanoutOutput } from '../fanout/step-output.js';
@@ -22,6 +29,9 @@ import type { ReduceMode } from '../model/action.js';
 import type { TaskvisorEvent, UnsequencedEvent } from '../model/events.js';
 import type { Json } from '../model/json.js';
 import type { ActionContext, ActionFunction } from '../runtime/executor.js';
+import type { ResolvedSandbox } from '../sandbox/policy.js';
+import type { AgentOption } from './agents.js';
+import { fanoutAgent } from './fanout-agents.js';
 
 /** What a fan-out step needs from the runtime (wired by `createSupervisor`). */
 export interface FanoutServices {
@@ -41,6 +51,10 @@ export interface FanoutServices {
   readonly concurrency?: number;
   /** The supervisor's inspection observer: worker actors show up in the inspector too. */
   readonly inspect?: (event: InspectionEvent) => void;
+  /** The supervisor's agents, for `{ agent }` targets. */
+  readonly agents?: ReadonlyMap<string, AgentOption>;
+  /** Where CLI agent targets run. */
+  readonly sandbox?: ResolvedSandbox;
 }
 
 /** Every fan-out step's latest state in a run's events, workers in the order first seen. */
@@ -89,11 +103,11 @@ export function createFanoutAction(services: FanoutServices): ActionFunction {
   return async (input, ctx) => {
     const targets = input.targets as TargetInput[];
     const repeat = (input.repeat as number | undefined) ?? 1;
-    const reduce = input.reduce as { mode: ReduceMode; target?: TargetInput } | undefined;
+    const reduce = input.reduce as { mode: ReduceMode; target?: string | ModelTargetSpec } | undefined;
     const labels = workerSlots(targets, repeat).map((slot) => slot.label);
     const chat = services.chatFor(ctx);
     const clients = new Map<string, LlmClient>();
-    const clientFor = (target: TargetSpec) => {
+    const clientFor = (target: ModelTargetSpec) => {
       if (target.baseURL === undefined && target.apiKey === undefined) {
         if (!services.hasModel) {
           throw new TaskvisorError(
@@ -118,8 +132,18 @@ export function createFanoutAction(services: FanoutServices): ActionFunction {
       const client = via;
       return { chat: (request: ChatRequest) => chat(request, client) };
     };
+    const agentServices = {
+      clock: services.clock,
+      prices: services.prices,
+      agents: services.agents ?? new Map<string, AgentOption>(),
+      ...(services.sandbox ? { sandbox: services.sandbox } : {}),
+    };
+    const agentFor = (target: AgentTargetSpec) => fanoutAgent(target.agent, ctx, agentServices);
     // Fail fast on a target nobody can call, before any worker starts.
-    for (const target of targets.map(normalizeTarget)) clientFor(target);
+    for (const target of targets.map(normalizeTarget)) {
+      if (isAgentTarget(target)) agentFor(target);
+      else clientFor(target);
+    }
 
     const stored = fanoutStateFromEvents(await services.eventsOf(ctx.runId), ctx.stepId, labels);
     const base = { runId: ctx.runId, stepId: ctx.stepId };
@@ -133,6 +157,8 @@ export function createFanoutAction(services: FanoutServices): ActionFunction {
       },
       {
         clientFor,
+        agentFor,
+        ...(ctx.llm ? { defaultReducer: { model: ctx.llm.model } } : {}),
         clock: services.clock,
         signal: ctx.signal,
         prices: services.prices,

@@ -123,6 +123,7 @@ export function createImplementAction(services: ImplementServices): ActionFuncti
               originalSpec: spec,
               episodes,
               log: (message, data) => ctx.log(message, data),
+              ask: (question) => ctx.ask(question),
             },
             {
               clock: services.clock,

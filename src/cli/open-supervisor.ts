@@ -93,6 +93,10 @@ export interface OpenOptions {
   readonly inspect?: SupervisorOptions['inspect'];
   /** Options of the driving commands: config, --allow, the model. */
   readonly drive?: DriveFlags;
+  /** Which runs it drives (default `own`; `taskvisor worker` is `all`). */
+  readonly driveMode?: 'own' | 'all' | 'none';
+  /** Runs driven at once (`--concurrency`), over the config's `concurrency.runs`. */
+  readonly runs?: number;
   /** The id of the run this supervisor will start (the background process of `run --detach`). */
   readonly runId?: string;
   /**
@@ -137,6 +141,10 @@ export async function openSupervisor(flags: CommonFlags, open: OpenOptions = {})
     ...options,
     db,
     resume: open.resume ?? false,
+    ...(open.driveMode ? { drive: open.driveMode } : {}),
+    ...(open.runs === undefined
+      ? {}
+      : { concurrency: { ...((options.concurrency as object | undefined) ?? {}), runs: open.runs } }),
     ...(open.inspect ? { inspect: open.inspect } : {}),
     ...(open.runId ? { ids: { run: () => open.runId! } } : {}),
   } as SupervisorOptions;

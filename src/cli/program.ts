@@ -20,6 +20,8 @@ const load = {
   fanout: () => import('./commands/fanout.js'),
   viz: () => import('./commands/viz.js'),
   serve: () => import('./commands/serve.js'),
+  worker: () => import('./commands/worker.js'),
+  prune: () => import('./commands/prune.js'),
   doctor: () => import('./commands/doctor.js'),
 };
 
@@ -270,6 +272,31 @@ export function buildProgram(
     .option('--port <port>', 'the port (0: any free one)', '4317')
     .option('--host <host>', 'the address to listen on', '127.0.0.1')
     .action(act(async (flags) => (await load.serve()).serveCommand(flags, io)));
+
+  drive(program.command('worker'))
+    .description('drive runs until SIGTERM or Ctrl-C: claim every run that needs a driver (drive: all)')
+    .option(
+      '--concurrency <runs>',
+      'runs driven at once (default: the config, else 4)',
+      positiveInt('--concurrency'),
+    )
+    .option(
+      '--grace <duration>',
+      'on SIGTERM/SIGINT, how long attempts in flight may finish (e.g. 30s, 2m)',
+      '30s',
+    )
+    .action(act(async (flags) => (await load.worker()).workerCommand(flags, io)));
+
+  common(program.command('prune'))
+    .description('delete finished runs that ended longer ago than --older-than (the audit still verifies)')
+    .option('--older-than <duration>', 'e.g. 30d, 12h, 90m, 45s')
+    .option(
+      '--phase <phase>',
+      'only runs in this phase: completed, failed, cancelled (repeatable)',
+      collect,
+      [],
+    )
+    .action(act(async (flags) => (await load.prune()).pruneCommand(flags, io)));
 
   return program;
 }

@@ -1,8 +1,9 @@
 /**
- * The `callModel` actor the worker machine invokes: one chat call to the worker's target,
- * aborted when the worker leaves `running` (interrupt, cancel, fan-out stopped) or when its
- * deadline passes on the injected clock (`WORKER_TIMEOUT`). Resolves with the answer's text
- * and usage priced in dollars; rejects with a JSON `CallModelError`.
+ * The `callModel` actor the worker machine invokes: one attempt of the worker's target — a
+ * chat call to a model target, or a run of an agent target (`FanoutAgent`) — aborted when
+ * the worker leaves `running` (interrupt, cancel, fan-out stopped) or when its deadline
+ * passes on the injected clock (`WORKER_TIMEOUT`). Resolves with the answer's text and
+ * usage priced in dollars; rejects with a JSON `CallModelError`.
  */
 import { fromPromise } from 'xstate';
 import {
@@ -18,7 +19,7 @@ import type { Clock } from '../clock.js';
 import { isTaskvisorError, quote, TaskvisorError } from '../errors.js';
 import type { ChatMessage, ChatRequest, ChatResult, TokenUsage } from '../llm/chat.js';
 import { costOf, type Prices } from '../llm/prices.js';
-import type { TargetSpec } from './labels.js';
+import type { ModelTargetSpec } from './labels.js';
 
 /** What a fan-out needs of a model client: `LlmClient` fits. */
 export interface FanoutClient {
@@ -37,7 +38,7 @@ export interface FanoutUsageReport extends WorkerUsage {
 const TARGET_OPTIONS = ['system', 'temperature', 'maxTokens'] as const;
 
 /** The chat request of a worker: the target's optional system message, then the prompt. */
-export function workerRequest(prompt: string, target: TargetSpec): Omit<ChatRequest, 'signal'> {
+export function workerRequest(prompt: string, target: ModelTargetSpec): Omit<ChatRequest, 'signal'> {
   const options = target.options ?? {};
   for (const key of Object.keys(options)) {
     if (!(TARGET_OPTIONS as readonly string[]).includes(key)) {
@@ -82,12 +83,45 @@ export function pricedUsage(usage: TokenUsage, model: string, prices: Prices): W
   };
 }
 
+/** Why a worker's attempt is being stopped by a control: SIGINT for `interrupt`, a kill for `cancel`. */
+export type StopIntent = 'interrupt' | 'cancel';
+
+/** One attempt of an agent worker: the fan-out's prompt is the agent's spec. */
+export interface AgentAttempt {
+  readonly label: string;
+  readonly attempt: number;
+  readonly prompt: string;
+  /** Aborts when the worker leaves `running` or its deadline passes. */
+  readonly signal: AbortSignal;
+  /** Set by a control just before `signal` aborts: which control stopped the attempt. */
+  readonly stopIntent: () => StopIntent | undefined;
+}
+
+/** An agent target as a fan-out runs it (wired by the `fanout` action). */
+export interface FanoutAgent {
+  run(attempt: AgentAttempt): Promise<{ readonly text: string; readonly usage?: WorkerUsage }>;
+  /**
+   * Whether a run always settles soon after its signal aborts (a CLI agent: its process group
+   * is killed). The fan-out then ends only once such runs have settled, so what they record
+   * on the way out (their artifacts) is committed with the step.
+   */
+  readonly settlesOnAbort?: boolean;
+}
+
 export interface CallModelDeps {
   readonly clock: Clock;
   readonly prices: Prices;
-  /** The request for a target (see `workerRequest`). */
-  readonly requestFor: (targetIndex: number) => Omit<ChatRequest, 'signal'>;
+  /** The fan-out's prompt (an agent's spec). */
+  readonly prompt: string;
+  /** The request for a model target (see `workerRequest`); undefined for an agent target. */
+  readonly requestFor: (targetIndex: number) => Omit<ChatRequest, 'signal'> | undefined;
   readonly clientFor: (targetIndex: number) => FanoutClient;
+  /** The agent of an agent target; undefined for a model target. */
+  readonly agentFor?: (targetIndex: number) => FanoutAgent | undefined;
+  /** What the last control did to a worker's running attempt. */
+  readonly stopIntentOf?: (label: string) => StopIntent | undefined;
+  /** Told of each run of an agent that `settlesOnAbort`, to wait for it before the fan-out ends. */
+  readonly track?: (run: Promise<unknown>) => void;
   /** Attempts in flight when the last process stopped, as `label#attempt`: they reject at once. */
   readonly lostAttempts: Set<string>;
   readonly onUsage?: (report: FanoutUsageReport) => void;
@@ -133,7 +167,23 @@ export function createCallModel(deps: CallModelDeps) {
     );
     const combined = timed.signal;
     try {
-      const request = { ...deps.requestFor(input.targetIndex), signal: combined };
+      const agent = deps.agentFor?.(input.targetIndex);
+      if (agent) {
+        const running = agent.run({
+          label: input.label,
+          attempt: input.attempt,
+          prompt: deps.prompt,
+          signal: combined,
+          stopIntent: () => deps.stopIntentOf?.(input.label),
+        });
+        if (agent.settlesOnAbort) deps.track?.(running);
+        const result = await Promise.race([running, whenAborted(combined)]);
+        const usage = result.usage ?? NO_WORKER_USAGE;
+        if (result.usage)
+          deps.onUsage?.({ label: input.label, model: input.model, role: 'worker', ...usage });
+        return { text: result.text, usage, at: clock.now() };
+      }
+      const request = { ...deps.requestFor(input.targetIndex)!, signal: combined };
       const result = await Promise.race([
         deps.clientFor(input.targetIndex).chat(request),
         whenAborted(combined),

@@ -3,7 +3,7 @@
  *
  * The rule: workers are listed target by target, in the order the targets are given, and
  * within a target repeat by repeat (`1..repeat`). A worker's base name is its target's
- * `label`, or else its `model`. A base name that only one worker has is the label as is; a
+ * `label`, or else its `model` (or `agent`). A base name that only one worker has is the label as is; a
  * base name that several workers share (the same model given twice, one target repeated,
  * or both) gets `#1`, `#2`, ... in that worker order. Labels are unique: a given label that
  * collides with a numbered one (a target labelled `gpt-4o#2` next to two `gpt-4o`) is an
@@ -22,7 +22,7 @@ export interface WorkerSlot {
 }
 
 /** One model target of a fan-out (the `fanout` action's target, parsed). */
-export interface TargetSpec {
+export interface ModelTargetSpec {
   readonly model: string;
   readonly baseURL?: string;
   readonly apiKey?: string;
@@ -31,12 +31,33 @@ export interface TargetSpec {
   readonly options?: Readonly<Record<string, unknown>>;
 }
 
+/** An agent target: an agent of `createSupervisor({ agents })`, given the prompt as its spec. */
+export interface AgentTargetSpec {
+  readonly agent: string;
+  readonly label?: string;
+}
+
+/** One target of a fan-out: a model or an agent. */
+export type TargetSpec = ModelTargetSpec | AgentTargetSpec;
+
 /** A target as the action schema's input allows it: a model name or an object. */
 export type TargetInput = string | TargetSpec;
 
 /** A target as an object (a bare string is shorthand for `{ model }`). */
 export function normalizeTarget(target: TargetInput): TargetSpec {
   return typeof target === 'string' ? { model: target } : target;
+}
+
+export function isAgentTarget(target: TargetSpec): target is AgentTargetSpec {
+  return 'agent' in target && typeof target.agent === 'string';
+}
+
+/**
+ * What a worker of `target` records as its `model`: the model name, or `agent:<name>` for an
+ * agent target (an LLM persona's calls are recorded under their own model as usage).
+ */
+export function targetModel(target: TargetSpec): string {
+  return isAgentTarget(target) ? `agent:${target.agent}` : target.model;
 }
 
 /**
@@ -64,11 +85,12 @@ export function workerSlots(targets: readonly TargetInput[], repeat = 1): Worker
   }
   const normalized = targets.map(normalizeTarget);
   const baseOf = (target: TargetSpec, index: number): string => {
-    const base = target.label ?? target.model;
+    const base = target.label ?? (isAgentTarget(target) ? target.agent : target.model);
     if (base.trim() === '') {
+      const field = target.label !== undefined ? 'label' : isAgentTarget(target) ? 'agent' : 'model';
       throw new TaskvisorError(
         'INVALID_OPTION',
-        `Target ${index + 1} has an empty ${target.label === undefined ? 'model' : 'label'}; give it a model name or a label`,
+        `Target ${index + 1} has an empty ${field}; give it a model name, an agent or a label`,
         { option: 'targets', index },
       );
     }

@@ -25,9 +25,11 @@ import type { Prices } from '../llm/prices.js';
 import type { ReduceMode } from '../model/action.js';
 import {
   createCallModel,
+  type FanoutAgent,
   type FanoutClient,
   type FanoutUsageReport,
   lostAttemptKey,
+  type StopIntent,
   workerRequest,
 } from './call-model.js';
 import {
@@ -40,7 +42,15 @@ import {
   type WorkerResult,
   workerResults,
 } from './fanout-state.js';
-import { normalizeTarget, type TargetInput, type TargetSpec, workerSlots } from './labels.js';
+import {
+  type AgentTargetSpec,
+  isAgentTarget,
+  type ModelTargetSpec,
+  normalizeTarget,
+  type TargetInput,
+  targetModel,
+  workerSlots,
+} from './labels.js';
 import { type Reduction, reduceCandidates } from './reduce.js';
 
 export const DEFAULT_FANOUT_CONCURRENCY = 4;
@@ -51,7 +61,7 @@ export interface FanoutSpec {
   /** How many times each target is asked (default 1). */
   readonly repeat?: number;
   /** Reduce the completed answers; the reducer is `target`, or else the first target. */
-  readonly reduce?: { readonly mode: ReduceMode; readonly target?: TargetInput };
+  readonly reduce?: { readonly mode: ReduceMode; readonly target?: string | ModelTargetSpec };
   /** Workers running at once (default 4). */
   readonly concurrency?: number;
   /** Per-attempt timeout of a worker, on the injected clock (default none). */
@@ -71,7 +81,11 @@ export interface WorkerTransition {
 
 export interface FanoutDeps {
   /** A model client for a target (called once per distinct target; `LlmClient` fits). */
-  readonly clientFor: (target: TargetSpec) => FanoutClient;
+  readonly clientFor: (target: ModelTargetSpec) => FanoutClient;
+  /** The runner of an agent target (required when a target is `{ agent }`). */
+  readonly agentFor?: (target: AgentTargetSpec) => FanoutAgent;
+  /** The reducer when `reduce.target` is absent and the first target is an agent. */
+  readonly defaultReducer?: ModelTargetSpec;
   readonly clock?: Clock;
   /** Aborting it stops every worker where it is (no transition) and rejects with `ABORTED`. */
   readonly signal?: AbortSignal;
@@ -150,9 +164,31 @@ export function startFanout(spec: FanoutSpec, deps: FanoutDeps): FanoutHandle {
   const timeoutMs = positiveInteger('workerTimeoutMs', spec.workerTimeoutMs, undefined);
   const slots = workerSlots(spec.targets, spec.repeat ?? 1);
   const targets = spec.targets.map(normalizeTarget);
-  const requests = targets.map((target) => workerRequest(spec.prompt, target));
-  const clients = new Map<TargetSpec, FanoutClient>();
-  const clientOf = (target: TargetSpec) => {
+  const requests = targets.map((target) =>
+    isAgentTarget(target) ? undefined : workerRequest(spec.prompt, target),
+  );
+  const agents = targets.map((target) => {
+    if (!isAgentTarget(target)) return undefined;
+    if (!deps.agentFor) {
+      throw new TaskvisorError(
+        'INVALID_OPTION',
+        `Fan-out target ${quote(target.agent)} is an agent, but this fan-out has no agents; run it through a supervisor with createSupervisor({ agents })`,
+        { option: 'targets', agent: target.agent },
+      );
+    }
+    return deps.agentFor(target);
+  });
+  /** What the last control did to a worker's running attempt (read by agent workers on abort). */
+  const stopIntents = new Map<string, StopIntent>();
+  /** Agent runs that settle soon after an abort (CLI agents), awaited before the fan-out ends. */
+  const winding = new Set<Promise<unknown>>();
+  const track = (run: Promise<unknown>) => {
+    winding.add(run);
+    const forget = () => winding.delete(run);
+    run.then(forget, forget);
+  };
+  const clients = new Map<ModelTargetSpec, FanoutClient>();
+  const clientOf = (target: ModelTargetSpec) => {
     let client = clients.get(target);
     if (!client) {
       client = deps.clientFor(target);
@@ -174,8 +210,12 @@ export function startFanout(spec: FanoutSpec, deps: FanoutDeps): FanoutHandle {
       callModel: createCallModel({
         clock,
         prices,
-        requestFor: (targetIndex) => requests[targetIndex]!,
-        clientFor: (targetIndex) => clientOf(targets[targetIndex]!),
+        prompt: spec.prompt,
+        requestFor: (targetIndex) => requests[targetIndex],
+        clientFor: (targetIndex) => clientOf(targets[targetIndex] as ModelTargetSpec),
+        agentFor: (targetIndex) => agents[targetIndex],
+        stopIntentOf: (label) => stopIntents.get(label),
+        track,
         lostAttempts,
         ...(deps.onUsage ? { onUsage: deps.onUsage } : {}),
       }),
@@ -268,7 +308,7 @@ export function startFanout(spec: FanoutSpec, deps: FanoutDeps): FanoutHandle {
         const candidates = workerResults(state())
           .filter((result) => result.state === 'completed')
           .map((result) => ({ label: result.label, text: result.text ?? '' }));
-        const reducerTarget = normalizeTarget(spec.reduce.target ?? targets[0]!);
+        const reducerTarget = reducerOf(spec, targets, deps.defaultReducer);
         try {
           reduction = await reduceCandidates({
             mode: spec.reduce.mode,
@@ -292,6 +332,8 @@ export function startFanout(spec: FanoutSpec, deps: FanoutDeps): FanoutHandle {
           };
         }
       }
+      // A stopped CLI agent's process is being killed: its last artifact comes with the step.
+      if (winding.size > 0) await Promise.allSettled([...winding]);
       const final = state();
       phase = 'finished';
       stopAll();
@@ -364,6 +406,8 @@ export function startFanout(spec: FanoutSpec, deps: FanoutDeps): FanoutHandle {
         { label, state: current, action, allowed: fits },
       );
     }
+    if (action === 'interrupt' || action === 'cancel') stopIntents.set(label, action);
+    else stopIntents.delete(label);
     actor.send(event);
     pump();
   }
@@ -382,7 +426,9 @@ export function startFanout(spec: FanoutSpec, deps: FanoutDeps): FanoutHandle {
           id: slot.label,
           input: {
             label: slot.label,
-            model: slot.target.model,
+            model: targetModel(slot.target),
+            // An agent may have acted before a crash: its lost attempt waits for a human.
+            ...(isAgentTarget(slot.target) ? { confirmAfterCrash: true } : {}),
             targetIndex: slot.targetIndex,
             repeatIndex: slot.repeatIndex,
             ...(timeoutMs === undefined ? {} : { timeoutMs }),
@@ -446,6 +492,24 @@ export function startFanout(spec: FanoutSpec, deps: FanoutDeps): FanoutHandle {
     state,
     done,
   };
+}
+
+/** The reducer: `reduce.target`, else the first model target, else `fallback`. */
+function reducerOf(
+  spec: FanoutSpec,
+  targets: readonly ReturnType<typeof normalizeTarget>[],
+  fallback: ModelTargetSpec | undefined,
+): ModelTargetSpec {
+  if (spec.reduce?.target !== undefined) return normalizeTarget(spec.reduce.target) as ModelTargetSpec;
+  const model = targets.find((target): target is ModelTargetSpec => !isAgentTarget(target)) ?? fallback;
+  if (!model) {
+    throw new TaskvisorError(
+      'INVALID_OPTION',
+      'Every fan-out target is an agent and no model is configured to reduce their answers; give reduce a target ({ model }) or pass llm to createSupervisor',
+      { option: 'reduce.target' },
+    );
+  }
+  return model;
 }
 
 /**

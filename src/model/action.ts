@@ -50,7 +50,7 @@ export const NoteActionSchema = z.strictObject({
 });
 
 /** One model target of a fan-out; a plain string is shorthand for `{ model }`. */
-export const FanoutTargetSchema = z.union([
+export const FanoutModelTargetSchema = z.union([
   text.transform((model) => ({ model })),
   z.strictObject({
     model: text,
@@ -60,6 +60,12 @@ export const FanoutTargetSchema = z.union([
     options: z.record(z.string(), z.unknown()).optional(),
   }),
 ]);
+
+/** An agent target of a fan-out: an agent of `createSupervisor({ agents })` gets the prompt as its spec. */
+export const FanoutAgentTargetSchema = z.strictObject({ agent: text, label: text.optional() });
+
+/** One target of a fan-out: a model (a name, or `{ model, ... }`) or `{ agent, label? }`. */
+export const FanoutTargetSchema = z.union([FanoutModelTargetSchema, FanoutAgentTargetSchema]);
 
 export const ReduceModeSchema = z.enum(['compare', 'summarize', 'best_of_n']);
 
@@ -72,7 +78,8 @@ export const FanoutActionSchema = z.strictObject({
   reduce: z
     .strictObject({
       mode: ReduceModeSchema,
-      target: FanoutTargetSchema.optional(),
+      // The reducer is a model.
+      target: FanoutModelTargetSchema.optional(),
     })
     .optional(),
 });

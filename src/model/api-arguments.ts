@@ -216,3 +216,43 @@ export function checkMetadata(metadata: unknown, limits: Limits, method: string)
     });
   }
 }
+
+export const PRUNE_SHAPE = '{ olderThan, phases? }';
+/**
+ * `prune(options)`: `olderThan` in ms, or a duration string that `parseDuration` reads;
+ * `prune` itself says which of `phases` is not a finished one.
+ */
+export const PruneOptionsSchema = z.strictObject(
+  {
+    olderThan: z.union(
+      [
+        z
+          .number({ error: 'must be milliseconds (0 or more) or a duration like "30d"' })
+          .nonnegative({ error: 'must be milliseconds (0 or more) or a duration like "30d"' })
+          .finite({ error: 'must be milliseconds (0 or more) or a duration like "30d"' }),
+        z.string(),
+      ],
+      { error: 'must be milliseconds (0 or more) or a duration like "30d", "12h", "90m"' },
+    ),
+    phases: z
+      .array(z.string({ error: 'must be a phase name' }), { error: 'must be an array of finished phases' })
+      .min(1, { error: 'must name at least one finished phase' })
+      .optional(),
+  },
+  { error: `must be an object ${PRUNE_SHAPE}` },
+);
+
+export const CLOSE_SHAPE = '{ graceMs? }';
+/** `close(options?)`. */
+export const CloseOptionsSchema = z
+  .strictObject(
+    {
+      graceMs: z
+        .number({ error: 'must be a number of milliseconds (0 or more)' })
+        .nonnegative({ error: 'must be a number of milliseconds (0 or more)' })
+        .finite({ error: 'must be a number of milliseconds (0 or more)' })
+        .optional(),
+    },
+    { error: `must be an object ${CLOSE_SHAPE}` },
+  )
+  .optional();

@@ -303,6 +303,18 @@ function checkStepAgainstContext(step: Step, context: PlanContext): void {
       );
     }
   }
+  if (action.kind === 'fanout' && context.agents) {
+    for (const target of action.targets as ReadonlyArray<{ agent?: unknown }>) {
+      const agent = typeof target === 'object' && target !== null ? target.agent : undefined;
+      if (typeof agent === 'string' && !context.agents.includes(agent)) {
+        throw new TaskvisorError(
+          'UNKNOWN_AGENT',
+          `Step "${step.id}" fans out to agent "${agent}", which is not registered${didYouMean(agent, context.agents)}; registered agents: ${context.agents.length > 0 ? listOf(context.agents) : 'none'}. Add it to createSupervisor({ agents }).`,
+          { stepId: step.id, agent, known: [...context.agents] },
+        );
+      }
+    }
+  }
   if (action.kind === 'notify' && context.channels) {
     const channel = (action.channel as string | undefined) ?? 'console';
     if (!context.channels.includes(channel)) {

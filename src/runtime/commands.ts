@@ -5,6 +5,7 @@
  * events are pure functions.
  */
 import type { RunCommand, StepControlAction } from '../../machines/protocol.js';
+import { workerStatesAllowing } from '../../machines/worker.machine.js';
 import { TaskvisorError } from '../errors.js';
 import type { Budget } from '../model/budget.js';
 import type { Answer, UnsequencedEvent } from '../model/events.js';
@@ -92,15 +93,6 @@ function stepOf(view: RunView, stepId: string): StepView | TaskvisorError {
   );
 }
 
-/** Which worker states each control applies to (see machines/worker.machine.ts). */
-export const WORKER_CONTROL_STATES: Readonly<Record<StepControlAction, ReadonlySet<WorkerSummary['state']>>> =
-  {
-    cancel: new Set(['queued', 'running', 'interrupted']),
-    interrupt: new Set(['running']),
-    resume: new Set(['interrupted']),
-    retry: new Set(['failed', 'cancelled']),
-  };
-
 /** The fan-out worker a control names by label, when no step has that id. */
 export function workerOf(view: RunView, id: string): WorkerSummary | undefined {
   if (view.steps.some((step) => step.id === id)) return undefined;
@@ -112,8 +104,9 @@ function checkWorkerControl(
   worker: WorkerSummary,
   action: StepControlAction,
 ): TaskvisorError | undefined {
-  const allowed = WORKER_CONTROL_STATES[action];
-  if (!allowed.has(worker.state)) {
+  // The worker machine decides which states a control fits.
+  const allowed = workerStatesAllowing(action);
+  if (!allowed.includes(worker.state)) {
     return new TaskvisorError(
       'INVALID_STATE',
       `Fan-out worker "${worker.label}" of step ${worker.stepId} in run ${view.id} is ${worker.state}; "${action}" applies to a worker that is ${list(allowed)}.`,

@@ -26,6 +26,7 @@ import { interpolate } from '../model/templates.js';
 import { thrownValueMessage } from '../model/thrown-value.js';
 import type { Tier } from '../model/tier.js';
 import type { ChatRequest, ChatResult } from '../llm/chat.js';
+import type { AttemptGate } from './attempt-gate.js';
 import type { Persistence } from './persistence.js';
 
 /** A question an action asks a human with `ctx.ask()`. */
@@ -94,6 +95,8 @@ export interface ExecutorDeps {
   readonly ask: (input: ExecuteActionInput, question: Question, signal: AbortSignal) => Promise<Answer>;
   /** The run's budgeted model for an attempt (absent when no model is configured). */
   readonly modelFor?: (input: ExecuteActionInput, signal: AbortSignal) => RunModel | undefined;
+  /** Where attempts begin: held while the process drains (`close({ graceMs })`). */
+  readonly gate?: AttemptGate;
 }
 
 export function attemptKey(runId: string, stepId: string, attempt: number): string {
@@ -135,7 +138,7 @@ function attemptFailure(error: StepError): TaskvisorError {
 
 export function createExecuteAction(deps: ExecutorDeps) {
   return fromPromise<ExecuteActionOutput, ExecuteActionInput>(async ({ input, signal }) => {
-    const { clock, persistence } = deps;
+    const { clock } = deps;
     const key = attemptKey(input.runId, input.stepId, input.attempt);
     const recorded = deps.recorded.get(key);
     if (recorded) {
@@ -151,108 +154,126 @@ export function createExecuteAction(deps: ExecutorDeps) {
         at: clock.now(),
       });
     }
-    const base = {
-      runId: input.runId,
-      stepId: input.stepId,
-      attempt: input.attempt,
-      idempotencyKey: input.idempotencyKey,
-    };
-    const startedAt = clock.now();
-    persistence.stageAttempt({ ...base, status: 'started', startedAt });
-    // An action runs only once its attempt is durable — an idempotent one too: a crash
-    // during it must find the attempt counted, or a step that kills its process would run
-    // again on every open (the crash-loop guard counts crashed attempts).
-    await persistence.durable();
-    if (signal.aborted)
+    // A stopping worker starts nothing new: the attempt waits, unjournaled, until close()
+    // aborts it, and begins for the first time wherever the run resumes.
+    const held = deps.gate?.enter(signal);
+    if (held) {
+      await held.catch(() => undefined);
       throw stepError(new TaskvisorError('ABORTED', 'the attempt was stopped before it ran'), clock.now());
-
-    const deadline = input.deadline;
-    const timed = withDeadline(
-      clock,
-      signal,
-      deadline,
-      () =>
-        new TaskvisorError(
-          'STEP_TIMEOUT',
-          `step ${input.stepId} timed out after ${input.step.timeoutMs ?? deadline! - startedAt} ms (attempt ${input.attempt})`,
-          { retryable: true },
-        ),
-    );
-    const combined = timed.signal;
+    }
     try {
-      const action = deps.actions.get(input.step.action.kind);
-      if (!action) {
-        throw new TaskvisorError(
-          'UNKNOWN_ACTION_KIND',
-          `no action is registered for kind "${input.step.action.kind}"; register it with createSupervisor({ actions })`,
-          { retryable: false },
-        );
-      }
-      const { kind: _kind, ...fields } = interpolate(input.step.action, (id) =>
-        deps.outputOf(input.runId, id),
-      );
-      const llm = deps.modelFor?.(input, combined);
-      const ctx: ActionContext = {
-        ...base,
-        ...(llm ? { llm } : {}),
-        tier: input.step.tier,
-        ...(input.step.timeoutMs === undefined ? {} : { timeoutMs: input.step.timeoutMs }),
-        ...(input.step.writtenBy === undefined ? {} : { writtenBy: input.step.writtenBy }),
-        signal: combined,
-        ask: (question) => deps.ask(input, question, combined),
-        log: (message, data) =>
-          persistence.stageEvent({
-            type: 'step.log',
-            at: clock.now(),
-            runId: input.runId,
-            stepId: input.stepId,
-            attempt: input.attempt,
-            message,
-            ...(data === undefined ? {} : { data }),
-          }),
-        artifact: (kind, name, body) =>
-          persistence.stageArtifact({
-            runId: input.runId,
-            stepId: input.stepId,
-            kind,
-            name,
-            body: toJsonOutput(body, `step ${input.stepId}`),
-            at: clock.now(),
-          }),
-      };
-
-      const result = await Promise.race([Promise.resolve(action(fields, ctx)), whenAborted(combined)]);
-      const output = toJsonOutput(result?.output, `step ${input.stepId}`);
-      if (signal.aborted) throw signal.reason;
-      persistence.stageAttempt({ ...base, status: 'succeeded', startedAt, endedAt: clock.now(), output });
-      return { output, at: clock.now() };
-    } catch (error) {
-      const reason = signal.aborted
-        ? new TaskvisorError(
-            'ABORTED',
-            `attempt ${input.attempt} of step ${input.stepId} was stopped (the step was cancelled or interrupted, or the supervisor closed)`,
-            { retryable: false },
-          )
-        : combined.aborted
-          ? combined.reason
-          : error;
-      const failure = stepError(reason, clock.now());
-      persistence.stageAttempt({
-        ...base,
-        status: signal.aborted ? 'aborted' : 'failed',
-        startedAt,
-        endedAt: failure.at,
-        error: {
-          message: failure.message,
-          ...(failure.code ? { code: failure.code } : {}),
-          retryable: failure.retryable,
-        },
-      });
-      throw attemptFailure(failure);
+      return await runAttempt(deps, input, signal);
     } finally {
-      timed.clear();
+      deps.gate?.leave();
     }
   });
+}
+
+async function runAttempt(
+  deps: ExecutorDeps,
+  input: ExecuteActionInput,
+  signal: AbortSignal,
+): Promise<ExecuteActionOutput> {
+  const { clock, persistence } = deps;
+  const base = {
+    runId: input.runId,
+    stepId: input.stepId,
+    attempt: input.attempt,
+    idempotencyKey: input.idempotencyKey,
+  };
+  const startedAt = clock.now();
+  persistence.stageAttempt({ ...base, status: 'started', startedAt });
+  // An action runs only once its attempt is durable — an idempotent one too: a crash
+  // during it must find the attempt counted, or a step that kills its process would run
+  // again on every open (the crash-loop guard counts crashed attempts).
+  await persistence.durable();
+  if (signal.aborted)
+    throw stepError(new TaskvisorError('ABORTED', 'the attempt was stopped before it ran'), clock.now());
+
+  const deadline = input.deadline;
+  const timed = withDeadline(
+    clock,
+    signal,
+    deadline,
+    () =>
+      new TaskvisorError(
+        'STEP_TIMEOUT',
+        `step ${input.stepId} timed out after ${input.step.timeoutMs ?? deadline! - startedAt} ms (attempt ${input.attempt})`,
+        { retryable: true },
+      ),
+  );
+  const combined = timed.signal;
+  try {
+    const action = deps.actions.get(input.step.action.kind);
+    if (!action) {
+      throw new TaskvisorError(
+        'UNKNOWN_ACTION_KIND',
+        `no action is registered for kind "${input.step.action.kind}"; register it with createSupervisor({ actions })`,
+        { retryable: false },
+      );
+    }
+    const { kind: _kind, ...fields } = interpolate(input.step.action, (id) => deps.outputOf(input.runId, id));
+    const llm = deps.modelFor?.(input, combined);
+    const ctx: ActionContext = {
+      ...base,
+      ...(llm ? { llm } : {}),
+      tier: input.step.tier,
+      ...(input.step.timeoutMs === undefined ? {} : { timeoutMs: input.step.timeoutMs }),
+      ...(input.step.writtenBy === undefined ? {} : { writtenBy: input.step.writtenBy }),
+      signal: combined,
+      ask: (question) => deps.ask(input, question, combined),
+      log: (message, data) =>
+        persistence.stageEvent({
+          type: 'step.log',
+          at: clock.now(),
+          runId: input.runId,
+          stepId: input.stepId,
+          attempt: input.attempt,
+          message,
+          ...(data === undefined ? {} : { data }),
+        }),
+      artifact: (kind, name, body) =>
+        persistence.stageArtifact({
+          runId: input.runId,
+          stepId: input.stepId,
+          kind,
+          name,
+          body: toJsonOutput(body, `step ${input.stepId}`),
+          at: clock.now(),
+        }),
+    };
+
+    const result = await Promise.race([Promise.resolve(action(fields, ctx)), whenAborted(combined)]);
+    const output = toJsonOutput(result?.output, `step ${input.stepId}`);
+    if (signal.aborted) throw signal.reason;
+    persistence.stageAttempt({ ...base, status: 'succeeded', startedAt, endedAt: clock.now(), output });
+    return { output, at: clock.now() };
+  } catch (error) {
+    const reason = signal.aborted
+      ? new TaskvisorError(
+          'ABORTED',
+          `attempt ${input.attempt} of step ${input.stepId} was stopped (the step was cancelled or interrupted, or the supervisor closed)`,
+          { retryable: false },
+        )
+      : combined.aborted
+        ? combined.reason
+        : error;
+    const failure = stepError(reason, clock.now());
+    persistence.stageAttempt({
+      ...base,
+      status: signal.aborted ? 'aborted' : 'failed',
+      startedAt,
+      endedAt: failure.at,
+      error: {
+        message: failure.message,
+        ...(failure.code ? { code: failure.code } : {}),
+        retryable: failure.retryable,
+      },
+    });
+    throw attemptFailure(failure);
+  } finally {
+    timed.clear();
+  }
 }
 
 /** Resolves at `until` on the injected clock; restored with the same deadline after a crash. */

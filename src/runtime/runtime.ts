@@ -20,14 +20,14 @@ import type { Observable } from 'rxjs/internal/Observable';
 import { EventBus } from '../bus/event-bus.js';
 import type { Clock } from '../clock.js';
 import { TaskvisorError } from '../errors.js';
-import type { TaskvisorEvent } from '../model/events.js';
+import type { TaskvisorEvent, UnsequencedEvent } from '../model/events.js';
 import type { Json } from '../model/json.js';
 import type { PlanContext } from '../model/parse-plan.js';
-import type { ApproveReplans, Plan } from '../model/plan.js';
+import { isIdempotentStep, type ApproveReplans, type Plan } from '../model/plan.js';
 import { isTerminalPhase, type RunPhase } from '../model/states.js';
 import type { Tier } from '../model/tier.js';
 import { type RunResult, type RunView, resultOf } from '../model/views.js';
-import type { LeaseClaim } from '../store/rows.js';
+import type { LeaseClaim, RunRow } from '../store/rows.js';
 import type { Store } from '../store/store.js';
 import { checkCommand, type Command, commandEvents, toMachineCommand, workerOf } from './commands.js';
 import {
@@ -45,7 +45,8 @@ import { ModelMeter, noModel, type RuntimeModel } from './model-meter.js';
 export type { RuntimeModel } from './model-meter.js';
 import { Questions } from './questions.js';
 import { replanRequestOf } from './replan-request.js';
-import { deadHolder, ownerClaim } from './leases.js';
+import { AttemptGate } from './attempt-gate.js';
+import { deadHolder, isProcessAlive, ownerClaim } from './leases.js';
 import { Persistence } from './persistence.js';
 import { isTransientStoreError } from '../store/store-errors.js';
 import { StoreFaults } from './store-faults.js';
@@ -77,9 +78,18 @@ export interface RuntimeConfig {
   readonly newId: (prefix: 'run' | 'req') => string;
   /** The audit key (HMAC), kept outside the database. */
   readonly auditKey?: string;
+  /**
+   * Which runs this process drives: `own` — the runs it starts, plus unfinished runs nobody
+   * drives (at open, and as their drivers go away); `all` — a worker: also claims every run
+   * that needs a driver as it appears, up to `maxRuns` at a time; `none` — a client: starts
+   * runs and sends commands, drives nothing, and follows runs that others drive.
+   */
+  readonly drive: DriveMode;
   /** How long a call waits for a failing store before it is told (writing goes on being retried). */
   readonly storeRetryMs: number;
 }
+
+export type DriveMode = 'own' | 'all' | 'none';
 
 export interface StartRequest {
   readonly goal?: string;
@@ -128,9 +138,20 @@ export class Runtime {
   private leaseTimer?: unknown;
   private pollTimer?: ReturnType<typeof setInterval>;
   private polling = false;
+  /** Where attempts begin (held while the process drains before close). */
+  readonly gate: AttemptGate;
+  /** The task logic the root spawns runs with (a client builds a run's first snapshot with it). */
+  private readonly taskLogic: ReturnType<typeof restorable<typeof taskMachine>>;
+  /** Runs this process waits on (`done`) while other processes drive them. */
+  private readonly followed = new Set<string>();
+  private stopFollowing?: () => void;
+  private stopSignals: Array<() => void> = [];
+  private claiming = false;
+  private claimAgain = false;
 
   private constructor(private readonly config: RuntimeConfig) {
-    this.bus = new EventBus(config.store);
+    this.bus = new EventBus(config.store, { pollMs: config.pollMs });
+    this.gate = new AttemptGate(config.clock);
     this.faults = new StoreFaults(config.clock);
     this.persistence = new Persistence({
       faults: this.faults,
@@ -144,6 +165,7 @@ export class Runtime {
     const executeAction = createExecuteAction({
       clock: config.clock,
       persistence: this.persistence,
+      gate: this.gate,
       actions: config.actions,
       outputOf: (runId, stepId) =>
         this.persistence.outputOf(runId, stepId) ?? this.readModel.outputOf(runId, stepId),
@@ -196,7 +218,8 @@ export class Runtime {
         }),
       },
     });
-    const supervisor = supervisorMachine.provide({ actors: { task: restorable(task) } });
+    this.taskLogic = restorable(task);
+    const supervisor = supervisorMachine.provide({ actors: { task: this.taskLogic } });
     const user = config.inspect;
     this.root = createActor(supervisor, {
       input: { maxRuns: config.maxRuns },
@@ -216,8 +239,10 @@ export class Runtime {
     // Before any run resumes: a resumed step's action may already reach the runtime.
     options.onCreated?.(runtime);
     runtime.root.start();
-    if (options.resume) await runtime.adoptWhatIsFree();
-    runtime.startTimers(options.resume);
+    if (config.drive === 'all') await runtime.claimWork();
+    else if (options.resume && config.drive === 'own') await runtime.adoptWhatIsFree();
+    runtime.startTimers(options.resume && config.drive === 'own');
+    runtime.listen();
     return runtime;
   }
 
@@ -269,28 +294,31 @@ export class Runtime {
       confirmTiers: this.config.confirmTiers,
       ...(Object.keys(budget).length > 0 ? { budget } : {}),
     };
+    const row = {
+      id: runId,
+      goal,
+      phase: 'queued' as const,
+      createdAt: at,
+      updatedAt: at,
+      planVersion: plan ? 1 : 0,
+      ...(request.metadata ? { metadata: request.metadata } : {}),
+    };
+    const created = {
+      type: 'run.created' as const,
+      at,
+      runId,
+      goal,
+      steps: outlines,
+      requireApproval,
+      ...(request.metadata ? { metadata: request.metadata } : {}),
+    };
+    if (this.config.drive === 'none') return this.startForOthers(row, plan, created, input);
     this.budgets.track(runId, budget);
     this.persistence.stageNewRun(
-      {
-        id: runId,
-        goal,
-        phase: 'queued',
-        createdAt: at,
-        updatedAt: at,
-        planVersion: plan ? 1 : 0,
-        ...(request.metadata ? { metadata: request.metadata } : {}),
-      },
+      row,
       { ...this.claim, expiresAt: at + this.config.leaseMs, fence: 1 },
       plan,
-      {
-        type: 'run.created',
-        at,
-        runId,
-        goal,
-        steps: outlines,
-        requireApproval,
-        ...(request.metadata ? { metadata: request.metadata } : {}),
-      },
+      created,
     );
     const handle = this.handle(runId);
     this.root.send({ type: 'run.create', runId, input, at });
@@ -333,6 +361,13 @@ export class Runtime {
   /** Adopts every unfinished run (or just `runId`) whose lease is free; returns those adopted. */
   async resume(runId?: string): Promise<string[]> {
     this.assertOpen();
+    if (this.config.drive === 'none') {
+      throw new TaskvisorError(
+        'INVALID_STATE',
+        "This supervisor was opened with drive: 'none' (a client): it drives no runs. Open one with drive: 'own' or 'all' (or run `taskvisor worker`) to resume runs.",
+        { drive: 'none' },
+      );
+    }
     const candidates =
       runId !== undefined
         ? [runId]
@@ -361,6 +396,13 @@ export class Runtime {
       ...(deadHolder(run.lease, this.claim) ? { deadHolder: deadHolder(run.lease, this.claim)! } : {}),
     });
     if (fence === undefined) return false;
+    return this.restore(runId, fence);
+  }
+
+  /** Restores a run whose lease this process now holds (with `fence`) and drives it. */
+  private async restore(runId: string, fence: number): Promise<boolean> {
+    const store = this.config.store;
+    const now = this.config.clock.now();
     const loaded = await store.runs.loadRun(runId);
     const taskRow = loaded?.actors.find((row) => row.kind === 'task');
     if (!loaded || !taskRow) return false;
@@ -376,7 +418,10 @@ export class Runtime {
       );
       const key = attemptKey(runId, row.actorId, attempt);
       if (journal?.status === 'succeeded') this.recorded.set(key, { output: journal.output ?? null });
-      else if (journal?.status === 'failed' && journal.error) {
+      else if (journal === undefined && row.state === 'running' && beganNever(loaded.plan, row.actorId)) {
+        // No intent journaled: the attempt never began (a step with side effects runs only
+        // once its intent is durable; a draining worker held it), so it starts now, once.
+      } else if (journal?.status === 'failed' && journal.error) {
         this.recorded.set(key, {
           error: {
             message: journal.error.message,
@@ -565,6 +610,12 @@ export class Runtime {
       this.persistence.disown(event.runId);
       this.budgets.forget(event.runId);
     }
+    // A worker with room again takes more.
+    if (
+      this.config.drive === 'all' &&
+      events.some((event) => event.type === 'run.transition' && isTerminalPhase(event.to))
+    )
+      void this.claimWork();
   }
 
   private onLost(runIds: readonly string[]): void {
@@ -587,20 +638,6 @@ export class Runtime {
     this.fatal = error;
     for (const waiters of this.doneWaiters.values()) for (const waiter of waiters) waiter.reject(error);
     this.doneWaiters.clear();
-  }
-
-  private lastYield = performance.now();
-
-  /** Gives the event loop a turn every few milliseconds of uninterrupted work. */
-  private yieldNow(): Promise<void> {
-    const now = performance.now();
-    if (now - this.lastYield < 4) return Promise.resolve();
-    return new Promise((resolve) =>
-      setImmediate(() => {
-        this.lastYield = performance.now();
-        resolve();
-      }),
-    );
   }
 
   // ------------------------------------------------------------------------------------
@@ -630,7 +667,11 @@ export class Runtime {
       this.leaseTimer = clock.setTimeout(renew, every);
     };
     this.leaseTimer = clock.setTimeout(renew, every);
-    this.pollTimer = setInterval(() => void this.pollCommands(), this.config.pollMs);
+    if (this.config.drive === 'none') return;
+    this.pollTimer = setInterval(() => {
+      void this.pollCommands();
+      if (this.config.drive === 'all') void this.claimWork();
+    }, this.config.pollMs);
     this.pollTimer.unref?.();
   }
 
@@ -673,9 +714,22 @@ export class Runtime {
     return this.config.store;
   }
 
-  async close(): Promise<void> {
+  /**
+   * Stops: with `graceMs`, first takes no new work (no claims, no new attempts) and waits up
+   * to `graceMs` for the attempts in flight to end; then persists what is staged, stops the
+   * actors (an attempt still running is aborted: it resumes elsewhere under the durability
+   * rules) and releases this process's leases.
+   */
+  async close(options: { readonly graceMs?: number } = {}): Promise<void> {
+    if (this.closed) return;
+    if (options.graceMs !== undefined) {
+      await this.gate.drain(options.graceMs);
+      await this.persistence.durable().catch(() => undefined);
+    }
     if (this.closed) return;
     this.closed = true;
+    for (const stop of this.stopSignals.splice(0)) stop();
+    this.stopFollowing?.();
     if (this.pollTimer) clearInterval(this.pollTimer);
     if (this.leaseTimer !== undefined) this.config.clock.clearTimeout(this.leaseTimer);
     try {
@@ -704,6 +758,140 @@ export class Runtime {
       if (this.config.ownsStore) await this.config.store.close();
     }
   }
+
+  // ------------------------------------------------------------------------------------
+  // Drive modes: workers claim runs, clients start runs for others and follow them
+
+  /** Wake-ups from other processes: a stored command, leases released (more work). */
+  private listen(): void {
+    const signals = this.config.store.signals;
+    if (!signals || this.config.drive === 'none') return;
+    this.stopSignals.push(signals.on('commands', () => this.wakeCommands()));
+    if (this.config.drive === 'all') this.stopSignals.push(signals.on('runs', () => void this.claimWork()));
+  }
+
+  private commandsAgain = false;
+
+  /** Applies stored commands now (again once the poll under way ends, if one is). */
+  private wakeCommands(): void {
+    if (this.polling) {
+      this.commandsAgain = true;
+      return;
+    }
+    void this.pollCommands().then(() => {
+      if (!this.commandsAgain) return;
+      this.commandsAgain = false;
+      this.wakeCommands();
+    });
+  }
+
+  /**
+   * A worker (`drive: 'all'`) takes runs that need a driver — no lease, an expired one, or
+   * one whose holder on this host is gone — while it drives fewer than `maxRuns`.
+   */
+  async claimWork(): Promise<void> {
+    if (this.config.drive !== 'all' || this.closed || this.gate.closing || this.fatal) return;
+    if (this.claiming) {
+      this.claimAgain = true;
+      return;
+    }
+    this.claiming = true;
+    const { store, clock } = this.config;
+    try {
+      do {
+        this.claimAgain = false;
+        const room = this.config.maxRuns - this.persistence.ownedRuns.length;
+        if (room <= 0) break;
+        const now = clock.now();
+        const holders = await store.leases.leaseHolders(this.claim.host, now);
+        const dead = holders
+          .filter((holder) => holder.owner !== this.claim.owner && !isProcessAlive(holder.pid))
+          .map((holder) => holder.owner);
+        const claimed = await store.leases.claimRuns(this.claim, {
+          now,
+          ttlMs: this.config.leaseMs,
+          limit: room,
+          ...(dead.length > 0 ? { deadHolders: dead } : {}),
+        });
+        for (const { runId, fence } of claimed) {
+          if (this.closed) return;
+          await this.restore(runId, fence);
+        }
+        if (claimed.length > 0) this.wakeCommands();
+      } while (this.claimAgain && !this.closed && !this.gate.closing);
+      this.faults.succeed('adopt');
+    } catch (error) {
+      // A store that fails for a while is reported; the next poll or wake-up claims again.
+      if (this.closed) return;
+      if (isTransientStoreError(error)) this.faults.fail('adopt', error);
+      else this.onFatal(error);
+    } finally {
+      this.claiming = false;
+    }
+  }
+
+  /**
+   * A client (`drive: 'none'`) creates the run for others to drive: its row, plan, first
+   * event and its task's first snapshot (a task actor that is created, never started, and
+   * seen by the persistence loop like every new actor), with a lease that has already
+   * expired — then frees it, which wakes the workers. The handle follows the run.
+   */
+  private async startForOthers(
+    row: Omit<RunRow, 'lease'>,
+    plan: Plan | undefined,
+    created: UnsequencedEvent,
+    input: TaskInput,
+  ): Promise<RunHandle> {
+    const runId = row.id;
+    const handle = this.handle(runId);
+    this.follow(runId);
+    // The feed must know where it starts before the run exists: no event of it is missed.
+    await this.bus.ready();
+    this.persistence.stageNewRun(row, { ...this.claim, expiresAt: row.createdAt, fence: 1 }, plan, created);
+    createActor(this.taskLogic, {
+      id: runId,
+      src: 'task',
+      input: { create: input },
+      inspect: (event) => this.persistence.observe(event),
+    });
+    try {
+      await this.persistence.durable();
+    } finally {
+      this.persistence.disown(runId);
+    }
+    await this.config.store.leases.releaseLeases(this.claim.owner);
+    return handle;
+  }
+
+  /** Follows a run others drive: its events feed the read model, its end settles `done`. */
+  private follow(runId: string): void {
+    this.followed.add(runId);
+    if (this.stopFollowing) return;
+    const subscription = this.bus.events$.subscribe((event) => this.onFollowed(event));
+    this.stopFollowing = () => {
+      subscription.unsubscribe();
+      this.stopFollowing = undefined;
+    };
+  }
+
+  private onFollowed(event: TaskvisorEvent): void {
+    if (!this.followed.has(event.runId) || this.persistence.owns(event.runId)) return;
+    this.readModel.apply([event]);
+    if (event.type !== 'run.transition' || !isTerminalPhase(event.to)) return;
+    this.followed.delete(event.runId);
+    const view = this.readModel.view(event.runId);
+    const waiters = this.doneWaiters.get(event.runId) ?? [];
+    this.doneWaiters.delete(event.runId);
+    if (view) for (const waiter of waiters) waiter.resolve(resultOf(view));
+    if (this.followed.size === 0) this.stopFollowing?.();
+  }
+}
+
+/** Whether a restored step's attempt with no journaled intent certainly never began. */
+function beganNever(plan: Plan | undefined, stepId: string): boolean {
+  const step = plan?.steps.find((candidate) => candidate.id === stepId);
+  // Only a step with side effects waits for its intent to be durable before it runs.
+  return step !== undefined && !isIdempotentStep(step);
 }
 
 export function unknownRun(runId: string): TaskvisorError {

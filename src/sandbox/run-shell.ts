@@ -57,6 +57,12 @@ export interface RunShellOptions {
    * and the command runs under the policy alone, with why (for the audit trail).
    */
   readonly onUnjailed?: (reason: string) => void;
+  /**
+   * Asked when `signal` aborts: `'interrupt'` sends SIGINT to the process group (and kills it
+   * after the grace if it does not end), `'cancel'` kills the group at once; otherwise (or
+   * absent) SIGTERM, then the kill after the grace.
+   */
+  readonly stopIntent?: () => 'interrupt' | 'cancel' | undefined;
 }
 
 /** How long a process group gets between SIGTERM and SIGKILL. */
@@ -99,7 +105,14 @@ export async function runShell(
   sandbox: ResolvedSandbox,
   options: RunShellOptions = {},
 ): Promise<ShellResult> {
-  const { signal, clock = systemClock, tier = 'execute', onSpawn, writtenBy = 'caller' } = options;
+  const {
+    signal,
+    clock = systemClock,
+    tier = 'execute',
+    onSpawn,
+    writtenBy = 'caller',
+    stopIntent,
+  } = options;
   if (signal?.aborted) throw abortedBeforeStart(spec.command, signal.reason);
 
   const args = validateArgs(spec.args);
@@ -179,18 +192,20 @@ export async function runShell(
       (child.stdio[3] as Readable | null | undefined)?.destroy();
     };
 
-    /** SIGTERM to the command's process group (in the jail: the group of the jail's PID 1, which ignores it). */
-    const terminate = () => {
-      if (!jail) return send(child.pid === undefined ? undefined : -child.pid, 'SIGTERM');
+    /** `asked` (SIGTERM, or SIGINT for an interrupt) to the command's process group (in the jail: the group of the jail's PID 1, which ignores it). */
+    const terminate = (asked: NodeJS.Signals = 'SIGTERM') => {
+      if (!jail) return send(child.pid === undefined ? undefined : -child.pid, asked);
       // A jail still being set up has no command to ask: end it at once.
       if (!jail.commandStarted()) return kill();
-      send(-jail.pid!, 'SIGTERM');
+      send(-jail.pid!, asked);
     };
     function stop(reason: StopReason): void {
       if (settled || stopReason) return;
       stopReason = reason;
       clock.clearTimeout(deadline);
-      terminate();
+      const intent = reason.kind === 'abort' ? stopIntent?.() : undefined;
+      if (intent === 'cancel') return kill();
+      terminate(intent === 'interrupt' ? 'SIGINT' : 'SIGTERM');
       killTimer = clock.setTimeout(kill, KILL_GRACE_MS);
     }
 

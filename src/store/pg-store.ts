@@ -509,7 +509,7 @@ export class PgStore implements Store {
   private async prune(query: { endedBefore: number; phases: readonly string[] }) {
     if (this.closed) throw this.closedError('prune');
     const phases = query.phases.filter((phase) => TERMINAL_PHASES.has(phase as never));
-    if (phases.length === 0) return { runs: 0, events: 0 };
+    if (phases.length === 0) return { runIds: [], events: 0 };
     const client = await this.pool.connect().catch((error: unknown) => {
       throw pgStoreError(error, this.where, 'prune');
     });
@@ -542,7 +542,7 @@ export class PgStore implements Store {
         await client.query('DELETE FROM runs WHERE id = ANY($1::text[])', [ids]);
       }
       await client.query('COMMIT');
-      return { runs: ids.length, events };
+      return { runIds: ids, events };
     } catch (error) {
       broken = error;
       await client.query('ROLLBACK').catch(() => undefined);

@@ -63,9 +63,12 @@ const RUN_TABLES = ['events', 'plans', 'actors', 'outputs', 'attempts', 'request
  * trigger is lifted for that transaction only (and put back as it was), so its rows of
  * those runs go too and every chain that remains still verifies.
  */
-export function pruneRunsSync(db: Database.Database, query: PruneQuery): { runs: number; events: number } {
+export function pruneRunsSync(
+  db: Database.Database,
+  query: PruneQuery,
+): { runIds: string[]; events: number } {
   const phases = query.phases.filter((phase) => TERMINAL_PHASES.has(phase));
-  if (phases.length === 0) return { runs: 0, events: 0 };
+  if (phases.length === 0) return { runIds: [], events: 0 };
   return db
     .transaction(() => {
       const ids = (
@@ -73,7 +76,7 @@ export function pruneRunsSync(db: Database.Database, query: PruneQuery): { runs:
           .prepare('SELECT id FROM runs WHERE phase IN (SELECT value FROM json_each(?)) AND updated_at < ?')
           .all(JSON.stringify(phases), query.endedBefore) as Array<{ id: string }>
       ).map((row) => row.id);
-      if (ids.length === 0) return { runs: 0, events: 0 };
+      if (ids.length === 0) return { runIds: [], events: 0 };
       const list = JSON.stringify(ids);
       let events = 0;
       for (const table of RUN_TABLES) {
@@ -89,7 +92,7 @@ export function pruneRunsSync(db: Database.Database, query: PruneQuery): { runs:
       db.prepare('DELETE FROM audit WHERE run_id IN (SELECT value FROM json_each(?))').run(list);
       if (trigger) db.exec(trigger.sql);
       db.prepare('DELETE FROM runs WHERE id IN (SELECT value FROM json_each(?))').run(list);
-      return { runs: ids.length, events };
+      return { runIds: ids, events };
     })
     .immediate();
 }

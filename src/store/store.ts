@@ -147,7 +147,7 @@ export interface RunStore {
    * chain goes with it, so the chains that remain still verify). Episodes are kept: they are
    * the memory later runs recall. Runs that are not finished are never deleted.
    */
-  pruneRuns(query: PruneQuery): Promise<{ readonly runs: number; readonly events: number }>;
+  pruneRuns(query: PruneQuery): Promise<{ readonly runIds: readonly string[]; readonly events: number }>;
 }
 
 /** One writer per run: leases with expiry and a fencing number. */

@@ -175,6 +175,7 @@ describe('CLI agents', () => {
     originalSpec: 'spec',
     episodes: [],
     log: () => {},
+    ask: () => Promise.reject(new Error('no questions here')),
   };
   const noJail = () =>
     resolveSandbox({ allow: [ECHO], cwd: harness.tempDir() }, { PATH: '/nonexistent-bin' });

@@ -5,7 +5,7 @@
  */
 import { ManualClock } from '../../src/clock.js';
 import type { FanoutUsageReport } from '../../src/fanout/call-model.js';
-import type { TargetSpec } from '../../src/fanout/labels.js';
+import type { ModelTargetSpec } from '../../src/fanout/labels.js';
 import type { FanoutDeps, WorkerTransition } from '../../src/fanout/run-fanout.js';
 import { createLlmClient } from '../../src/llm/client.js';
 import type { Prices } from '../../src/llm/prices.js';
@@ -49,7 +49,7 @@ export async function startFanoutWorld(router: Router) {
   const usage: FanoutUsageReport[] = [];
   const clientsMade: string[] = [];
   const deps = (extra: Partial<FanoutDeps> = {}): FanoutDeps => ({
-    clientFor: (target: TargetSpec) => {
+    clientFor: (target: ModelTargetSpec) => {
       clientsMade.push(target.label ?? target.model);
       return createLlmClient({
         baseURL: target.baseURL ?? server.baseURL,

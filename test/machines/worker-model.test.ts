@@ -41,6 +41,8 @@ const input: WorkerInput = {
   repeatIndex: 2,
   timeoutMs: 500,
 };
+/** An agent target: a lost attempt waits for a human instead of running again. */
+const agentInput: WorkerInput = { ...input, label: 'coder', model: 'agent:coder', confirmAfterCrash: true };
 const usage = { inputTokens: 10, outputTokens: 4, costUsd: 0.0001 };
 /** Attempts are capped so retry loops stay finite. */
 const MAX_ATTEMPTS = 3;
@@ -71,7 +73,7 @@ function eventsFor(snapshot: WorkerSnapshot): AnyEvent[] {
   return events;
 }
 
-function workerLogic(coverage: Coverage): ActorLogic<AnyMachineSnapshot, EventObject> {
+function workerLogic(coverage: Coverage, start = input): ActorLogic<AnyMachineSnapshot, EventObject> {
   const runner = new PureRunner(workerMachine);
   const record = (result: ReturnType<PureRunner['next']>) => {
     coverage.record(workerMachine, result.snapshot, result.transitions);
@@ -79,7 +81,7 @@ function workerLogic(coverage: Coverage): ActorLogic<AnyMachineSnapshot, EventOb
   };
   return {
     transition: (snapshot, event) => record(runner.next(snapshot, event)),
-    getInitialSnapshot: () => record(runner.initial(input)),
+    getInitialSnapshot: () => record(runner.initial(start)),
     getPersistedSnapshot: (snapshot) => snapshot,
   } as ActorLogic<AnyMachineSnapshot, EventObject>;
 }
@@ -112,6 +114,11 @@ function checkInvariants(snapshot: WorkerSnapshot): void {
   if (state === 'failed') expect(context.error?.code).toBe('LLM_ERROR');
   if (state === 'queued') expect(context.startedAt, 'a queued worker has no current attempt').toBeUndefined();
   if (state === 'running') expect(context.endedAt).toBeUndefined();
+  if (context.error?.code === ATTEMPT_INTERRUPTED)
+    expect(
+      [state === 'interrupted' || state === 'cancelled', context.confirmAfterCrash],
+      'only an agent keeps a crash-lost attempt current: waiting for a human, or cancelled by one',
+    ).toEqual([true, true]);
   expect(workerControls(snapshot), `controls of a ${state} worker`).toEqual(CONTROLS_BY_STATE[state]);
 }
 
@@ -143,10 +150,13 @@ describe('the worker machine', () => {
   const logic = workerLogic(coverage);
   const options = { events: eventsFor as never, serializeState: serialize as never, limit: 100_000 };
   const map = getAdjacencyMap(logic, options);
+  const agentMap = getAdjacencyMap(workerLogic(coverage, agentInput), options);
 
   it('keeps its invariants in every reachable state and reaches every state and transition', () => {
-    const states = Object.values(map).map(({ state }) => state as unknown as WorkerSnapshot);
-    console.log(`worker: ${states.length} reachable states`);
+    const states = [...Object.values(map), ...Object.values(agentMap)].map(
+      ({ state }) => state as unknown as WorkerSnapshot,
+    );
+    console.log(`worker: ${states.length} reachable states (a model target and an agent target)`);
     expect(states.length).toBeGreaterThan(20);
     for (const state of states) checkInvariants(state);
     const report = coverageOf(coverage, workerMachine);

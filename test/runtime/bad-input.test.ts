@@ -306,6 +306,16 @@ for (const [label, bad] of [...classes, ['an empty string', ''] as const]) {
   row('resume', `runId: ${label}`, 'INVALID_ARGUMENT', (sv) => sv.resume(bad as never));
 }
 
+// retention and closing (close refuses bad options before it closes anything)
+optionsSlot('prune', 'options', (sv, _, bad) => sv.prune(bad));
+row('prune', 'options.olderThan: "soon"', 'INVALID_OPTION', (sv) => sv.prune({ olderThan: 'soon' }));
+row('prune', 'options.olderThan: -1', 'INVALID_OPTION', (sv) => sv.prune({ olderThan: -1 }));
+row('prune', 'options.phases: ["running"]', 'INVALID_OPTION', (sv) =>
+  sv.prune({ olderThan: '30d', phases: ['running'] }),
+);
+optionsSlot('close', 'options', (sv, _, bad) => sv.close(bad));
+row('close', 'options.graceMs: NaN', 'INVALID_OPTION', (sv) => sv.close({ graceMs: Number.NaN }));
+
 /** What a call did: returned (synchronously or not), or threw this. */
 async function outcome(call: () => unknown): Promise<{ error?: unknown }> {
   try {

@@ -37,6 +37,7 @@ function members(runId: string): Record<string, (sv: Supervisor) => unknown> {
     events: (sv) => sv.events({ runId }),
     faults$: (sv) => sv.faults$,
     resume: (sv) => sv.resume(runId),
+    prune: (sv) => sv.prune({ olderThan: '30d' }),
   };
 }
 
@@ -48,6 +49,7 @@ const badCalls: Record<string, (sv: Supervisor) => unknown> = {
   events: (sv) => sv.events({ after: 'x' as never }),
   resume: (sv) => sv.resume(42 as never),
   'memory.search': (sv) => sv.memory.search(42 as never),
+  prune: (sv) => sv.prune({ olderThan: -1 }),
 };
 
 async function errorOf(call: () => unknown): Promise<unknown> {
@@ -67,7 +69,7 @@ describe('a closed supervisor', () => {
     await sv.close();
 
     const calls = { ...members(run.id) };
-    expect(Object.keys(calls)).toHaveLength(21);
+    expect(Object.keys(calls)).toHaveLength(22);
     for (const [member, call] of Object.entries(calls)) {
       const error = await errorOf(() => call(sv));
       expect(isTaskvisorError(error, 'SUPERVISOR_CLOSED'), `${member}: ${String(error)}`).toBe(true);

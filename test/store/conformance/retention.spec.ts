@@ -80,7 +80,10 @@ export function describeRetentionSpec(init: StoreInit): void {
         endedBefore: 5000,
         phases: ['completed', 'failed', 'cancelled'],
       });
-      expect(pruned).toEqual({ runs: 2, events: 6 });
+      expect({ runIds: [...pruned.runIds].sort(), events: pruned.events }).toEqual({
+        runIds: ['old-done', 'old-failed'],
+        events: 6,
+      });
 
       for (const runId of ['old-done', 'old-failed']) {
         expect(await store.runs.getRun(runId)).toBeUndefined();
@@ -121,11 +124,14 @@ export function describeRetentionSpec(init: StoreInit): void {
       await seed('failed', 'failed', 2000);
       await seed('running', 'running', 2000);
       expect(await store.runs.pruneRuns({ endedBefore: 5000, phases: ['failed', 'running'] })).toEqual({
-        runs: 1,
+        runIds: ['failed'],
         events: 3,
       });
       expect((await store.runs.listRuns()).map((run) => run.id).sort()).toEqual(['done', 'running']);
-      expect(await store.runs.pruneRuns({ endedBefore: 5000, phases: [] })).toEqual({ runs: 0, events: 0 });
+      expect(await store.runs.pruneRuns({ endedBefore: 5000, phases: [] })).toEqual({
+        runIds: [],
+        events: 0,
+      });
       expect(await verifyAudit(store)).toMatchObject({ ok: true });
     });
   });
