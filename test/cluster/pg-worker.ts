@@ -36,15 +36,16 @@ const reader = new pg.Pool({
 });
 reader.on('error', () => undefined);
 
+/** The run's fence now; asked again while the server is away (a step can begin during an outage). */
 async function fenceOf(runId: string): Promise<string> {
-  try {
-    const rows = await reader.query<{ fence: string; owner: string | null }>(
-      'SELECT fence, owner FROM runs WHERE id = $1',
-      [runId],
-    );
-    return String(rows.rows[0]?.fence ?? '?');
-  } catch {
-    return '?';
+  for (let tries = 0; ; tries++) {
+    try {
+      const rows = await reader.query<{ fence: string }>('SELECT fence FROM runs WHERE id = $1', [runId]);
+      return String(rows.rows[0]?.fence ?? '?');
+    } catch (error) {
+      if (tries >= 600) return `? (${(error as Error).message})`.replace(/\s+/g, '_');
+      await delay(50);
+    }
   }
 }
 
