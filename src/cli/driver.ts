@@ -8,7 +8,8 @@ import os from 'node:os';
 import type { Json } from '../model/json.js';
 import { isTerminalPhase, type RunPhase } from '../model/states.js';
 import { isProcessAlive } from '../runtime/leases.js';
-import { openSqliteStore } from '../store/sqlite-open.js';
+import { openStore } from '../store/open-store.js';
+import type { Store } from '../store/store.js';
 import type { Lease } from '../store/rows.js';
 import type { RunView } from '../model/views.js';
 import { type HumanWait, waitingFor } from '../model/waiting.js';
@@ -57,18 +58,27 @@ function storedCommand(command: Json, createdAt: number): StoredCommand {
   };
 }
 
+/**
+ * A probe of the database `db` names (a SQLite file or a postgres:// URL), opened at once
+ * and closed by `close()`; a database that cannot be opened fails the first question.
+ */
 export function openDriverProbe(db: string, now: () => number = Date.now): DriverProbe {
-  const store = openSqliteStore(db);
+  const opening: Promise<Store> = openStore(db);
+  // Nobody may ask before close(): the failure is then the first question's, not unhandled.
+  opening.catch(() => undefined);
   return {
     driver: async (runId) => {
-      const run = await store.runs.getRun(runId);
+      const run = await (await opening).runs.getRun(runId);
       return run ? driverFromLease(run.phase, run.lease, now()) : { state: 'ended' };
     },
     storedCommands: async (runId) =>
-      (await store.inbox.pendingCommands())
+      (await (await opening).inbox.pendingCommands())
         .filter((row) => row.runId === runId)
         .map((row) => storedCommand(row.command, row.createdAt)),
-    close: () => store.close(),
+    close: async () => {
+      const store = await opening.catch(() => undefined);
+      await store?.close();
+    },
   };
 }
 

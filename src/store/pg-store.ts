@@ -451,6 +451,7 @@ export class PgStore implements Store {
 
   private async commitOnce(batch: Batch): Promise<CommitResult> {
     const client = await this.pool.connect();
+    const release = guardCheckedOut(client);
     let xid: string | undefined;
     let result: CommitResult | undefined;
     let broken: unknown;
@@ -475,7 +476,7 @@ export class PgStore implements Store {
       if (isServerError(error)) await client.query('ROLLBACK').catch(() => undefined);
       throw error;
     } finally {
-      client.release(broken !== undefined && !isServerError(broken) ? (broken as Error) : undefined);
+      release(broken);
     }
   }
 
@@ -513,6 +514,7 @@ export class PgStore implements Store {
     const client = await this.pool.connect().catch((error: unknown) => {
       throw pgStoreError(error, this.where, 'prune');
     });
+    const release = guardCheckedOut(client);
     let broken: unknown;
     try {
       await client.query('BEGIN');
@@ -548,7 +550,7 @@ export class PgStore implements Store {
       await client.query('ROLLBACK').catch(() => undefined);
       throw pgStoreError(error, this.where, 'prune');
     } finally {
-      client.release(broken !== undefined && !isServerError(broken) ? (broken as Error) : undefined);
+      release(broken);
     }
   }
 
@@ -591,4 +593,23 @@ export class PgStore implements Store {
 /** An error the server sent (the connection is fine, the transaction is over). */
 function isServerError(error: unknown): boolean {
   return error instanceof pg.DatabaseError && !/^(08|57P)/.test(error.code ?? '');
+}
+
+/**
+ * A client checked out of the pool has no 'error' listener (the pool's is only on idle
+ * clients): a connection the server ends between two queries (a restart, 57P01) would throw
+ * from the socket. While checked out, such an error marks the client broken instead; the
+ * returned function gives it back (destroyed when it broke, or `broken` is a client error).
+ */
+function guardCheckedOut(client: pg.PoolClient): (broken?: unknown) => void {
+  let failed: Error | undefined;
+  const onError = (error: Error) => {
+    failed ??= error;
+  };
+  client.on('error', onError);
+  return (broken) => {
+    client.removeListener('error', onError);
+    const error = failed ?? (broken !== undefined && !isServerError(broken) ? (broken as Error) : undefined);
+    client.release(error);
+  };
 }

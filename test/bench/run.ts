@@ -1,13 +1,44 @@
 /**
  * `npm run bench`: each scenario in a fresh process (compiled JS, no loader), one JSON
  * line each, then every figure beside its target (the speed issue's, where it names one).
- * W1, W2 and W3 are the median of BENCH_RUNS fresh processes (5 by default).
+ * W1, W2 and W3 are the median of BENCH_RUNS fresh processes (5 by default). W4 runs on
+ * PostgreSQL: at TASKVISOR_BENCH_PG_URL (or TASKVISOR_TEST_PG_URL) when set, else on a
+ * throwaway cluster that `.ci/with-postgres` starts; it is skipped, with the reason, when
+ * neither can be had.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+/** W4 on PostgreSQL: its JSON lines, or why it was skipped. */
+function runW4(): { lines: Array<Record<string, number | string>> } | { skipped: string } {
+  const script = fileURLToPath(new URL('./w4-postgres.js', import.meta.url));
+  const url = process.env.TASKVISOR_BENCH_PG_URL ?? process.env.TASKVISOR_TEST_PG_URL;
+  const repo = fileURLToPath(new URL('../../..', import.meta.url));
+  const withPostgres = path.join(repo, '.ci', 'with-postgres');
+  const child = url
+    ? spawnSync(process.execPath, [script, url], { encoding: 'utf8' })
+    : spawnSync(
+        'bash',
+        [withPostgres, 'sh', '-c', `exec "$0" "$1" "$TASKVISOR_TEST_PG_URL"`, process.execPath, script],
+        {
+          encoding: 'utf8',
+        },
+      );
+  if (child.status !== 0) {
+    const why = (child.stderr || child.stdout || String(child.error ?? '')).trim().split('\n').at(-1) ?? '';
+    if (url) throw new Error(`W4 failed (${child.status}): ${child.stderr}`);
+    return { skipped: `no PostgreSQL (${why})` };
+  }
+  const lines = child.stdout
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Record<string, number | string>);
+  for (const line of lines) console.log(JSON.stringify(line));
+  return { lines };
+}
 
 const scenario = fileURLToPath(new URL('./scenario.js', import.meta.url));
 const importCost = fileURLToPath(new URL('./import-cost.js', import.meta.url));
@@ -57,6 +88,7 @@ try {
   const wideScale = run('S-wide')!;
   const j = run('J')!;
   const f = run('F')!;
+  const w4 = runW4();
   const at = (n: number) => (n >= 1000 ? `${n / 1000}k` : String(n));
   const large = Number(process.env.BENCH_LARGE_N ?? 100_000);
   const rows: Array<[string, string, string, boolean]> = [
@@ -97,6 +129,28 @@ try {
       : ([['J jail overhead', 'skipped', String(j.skipped).slice(0, 60), true]] as Array<
           [string, string, string, boolean]
         >)),
+    ...('skipped' in w4
+      ? ([['W4 PostgreSQL', 'skipped', w4.skipped.slice(0, 60), true]] as Array<
+          [string, string, string, boolean]
+        >)
+      : w4.lines.flatMap(
+          (line) =>
+            [
+              [`W4 ${line.workers} worker(s) steps/s`, String(line.stepsPerSecond), '(no target)', true],
+              [
+                `W4 ${line.workers} start→1st step ms`,
+                String(line.startToFirstStepMedianMs),
+                '(median, burst)',
+                true,
+              ],
+              [
+                `W4 ${line.workers} idle start→1st ms`,
+                String(line.idleStartToFirstStepMedianMs),
+                '(median)',
+                true,
+              ],
+            ] as Array<[string, string, string, boolean]>,
+        )),
   ];
   console.log('');
   for (const [label, value, target, met] of rows) {

@@ -50,6 +50,17 @@ for (const backend of [
         await expect
           .poll(async () => (await client.get(waiting.id))?.phase, { timeout: 10_000 })
           .toBe('awaitingApproval');
+        // ls tells who drives it (the driver probe reads leases on either backend).
+        const listed = await tv(['ls', '--db', db, '--json'], { cwd });
+        expect(listed.code, listed.stderr).toBe(0);
+        const rows = JSON.parse(listed.stdout) as Array<{
+          id: string;
+          status?: { driver: string; pid?: number };
+        }>;
+        expect(rows.find((row) => row.id === waiting.id)?.status).toMatchObject({
+          driver: 'live',
+          pid: worker.process.pid,
+        });
         worker.process.kill('SIGTERM');
         const exit = await worker.exited;
         expect(exit.code, exit.stderr).toBe(0);
@@ -78,6 +89,16 @@ for (const backend of [
       const pruned = await tv(['prune', '--db', db, '--older-than', '0s'], { cwd });
       expect(pruned.code, pruned.stderr).toBe(0);
       expect(pruned.stdout).toMatch(/pruned 1 finished run\(s\) and their \d+ event\(s\)/);
+
+      if (backend.postgres) {
+        // What the commands print about a PostgreSQL database never shows its password.
+        const empty = freshSchemaUrl('empty');
+        const listed = await tv(['ls', '--db', empty], { cwd });
+        expect(listed.code, listed.stderr).toBe(0);
+        expect(listed.stdout).toContain('no runs in postgres://');
+        const password = new URL(empty).password;
+        expect(password === '' || !`${listed.stdout}${pruned.stdout}`.includes(password)).toBe(true);
+      }
 
       const after = await createSupervisor({ db, resume: false });
       try {

@@ -5,6 +5,7 @@ import type { SqliteStore } from '../../store/sqlite-store.js';
 import { openSqliteStore } from '../../store/sqlite-open.js';
 import { type CommonFlags, requireDatabase } from '../open-supervisor.js';
 import { type Io, printJson, printLine } from '../io.js';
+import { redactUrl } from '../../store/pg-errors.js';
 
 export async function doctorCommand(flags: CommonFlags, io: Io): Promise<number> {
   const db = requireDatabase(flags);
@@ -14,7 +15,11 @@ export async function doctorCommand(flags: CommonFlags, io: Io): Promise<number>
     store = openSqliteStore(db, { quickCheckMaxBytes: 0 });
   } catch (error) {
     if (!isTaskvisorError(error, 'STORE_CORRUPT')) throw error;
-    const check = { name: 'integrity', ok: false, finding: `${db} cannot be opened: ${error.message}` };
+    const check = {
+      name: 'integrity',
+      ok: false,
+      finding: `${redactUrl(db)} cannot be opened: ${error.message}`,
+    };
     if (flags.json) printJson(io, { ok: false, checks: [check] });
     else printLine(io, `BAD integrity: ${check.finding}`);
     return 1;

@@ -14,6 +14,7 @@ import { thisInvocation } from '../invocation.js';
 import { type CommandHint, commandHint } from '../hints.js';
 import { type CommonFlags, closeQuietly, openSupervisor, requireDatabase } from '../open-supervisor.js';
 import { requireRun } from './read.js';
+import { redactUrl } from '../../store/pg-errors.js';
 
 export interface GateFlags extends CommonFlags {
   readonly by?: string;
@@ -185,7 +186,7 @@ export function answerCommand(requestId: string, flags: AnswerFlags, io: Io): Pr
       const pending = (await sv.pending()).requests.find((request) => request.requestId === requestId);
       if (!pending) {
         throw new CliError(
-          `no open request ${JSON.stringify(requestId)} in ${db} (answered already, or never asked); ${hint('show <run>')} lists what a run waits for.`,
+          `no open request ${JSON.stringify(requestId)} in ${redactUrl(db)} (answered already, or never asked); ${hint('show <run>')} lists what a run waits for.`,
         );
       }
       if (

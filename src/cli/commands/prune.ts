@@ -6,6 +6,7 @@
 import { isTaskvisorError } from '../../errors.js';
 import type { RunPhase } from '../../model/states.js';
 import type { Supervisor } from '../../supervisor.js';
+import { redactUrl } from '../../store/pg-errors.js';
 import { CliError } from '../exit-codes.js';
 import { type Io, printJson, printLine } from '../io.js';
 import { type CommonFlags, closeQuietly, openSupervisor, requireDatabase } from '../open-supervisor.js';
@@ -41,7 +42,7 @@ export async function pruneCommand(flags: PruneFlags, io: Io): Promise<number> {
     else
       printLine(
         io,
-        `pruned ${result.runs} finished run(s) and their ${result.events} event(s) older than ${flags.olderThan} from ${db.replace(/:[^:@/]*@/, ':***@')}`,
+        `pruned ${result.runs} finished run(s) and their ${result.events} event(s) older than ${flags.olderThan} from ${redactUrl(db)}`,
       );
     return 0;
   } finally {

@@ -22,6 +22,7 @@ import {
   STEP_COLOURS,
   styleFor,
 } from '../style.js';
+import { redactUrl } from '../../store/pg-errors.js';
 
 async function withSupervisor<T>(
   flags: CommonFlags,
@@ -45,7 +46,9 @@ export async function requireRun(
 ): Promise<RunView> {
   const view = await sv.get(runId);
   if (!view)
-    throw new CliError(`no run ${JSON.stringify(runId)} in ${db}; list the runs with ${hint('ls')}.`);
+    throw new CliError(
+      `no run ${JSON.stringify(runId)} in ${redactUrl(db)}; list the runs with ${hint('ls')}.`,
+    );
   return view;
 }
 
@@ -95,7 +98,7 @@ export function lsCommand(flags: LsFlags, io: Io): Promise<number> {
       return 0;
     }
     if (views.length === 0) {
-      printLine(io, `no runs${phases ? ` in phase ${phases.join(', ')}` : ''} in ${db}`);
+      printLine(io, `no runs${phases ? ` in phase ${phases.join(', ')}` : ''} in ${redactUrl(db)}`);
       return 0;
     }
     const { paint } = styleFor(io.stdout);

@@ -18,6 +18,7 @@ import { closeQuietly, type DriveFlags, openSupervisor, requireDatabase } from '
 import { resumeSetup } from '../run-config.js';
 import { summaryLines } from '../summary.js';
 import { exitCodeForViews, followInterruptibly, holdInspector } from './drive.js';
+import { redactUrl } from '../../store/pg-errors.js';
 
 export interface ResumeFlags extends DriveFlags {
   readonly inspect?: boolean;
@@ -45,7 +46,9 @@ async function candidates(
     if (runId !== undefined) {
       const view = await reader.get(runId);
       if (!view) {
-        throw new CliError(`no run ${JSON.stringify(runId)} in ${db}; list the runs with ${hint('ls')}.`);
+        throw new CliError(
+          `no run ${JSON.stringify(runId)} in ${redactUrl(db)}; list the runs with ${hint('ls')}.`,
+        );
       }
       return isTerminalPhase(view.phase) ? { kind: 'ended', view } : { kind: 'runs', views: [view] };
     }
@@ -80,8 +83,8 @@ export async function resumeCommand(runId: string | undefined, flags: ResumeFlag
       printLine(
         io,
         found.unfinished === 0
-          ? `nothing to resume: no unfinished run in ${db}`
-          : `nothing to resume: the ${found.unfinished} unfinished run(s) in ${db} are driven by other processes (${hint('ls')})`,
+          ? `nothing to resume: no unfinished run in ${redactUrl(db)}`
+          : `nothing to resume: the ${found.unfinished} unfinished run(s) in ${redactUrl(db)} are driven by other processes (${hint('ls')})`,
       );
     }
     return 0;

@@ -14,6 +14,7 @@ import { followRuns } from '../follow.js';
 import { type CommandHint, commandHint } from '../hints.js';
 import { type CommonFlags, closeQuietly, openSupervisor, requireDatabase } from '../open-supervisor.js';
 import { exitCodeForViews, followInterruptibly } from './drive.js';
+import { redactUrl } from '../../store/pg-errors.js';
 
 /** How often `watch` looks at the run's lease. */
 const DRIVER_CHECK_MS = 1000;
@@ -74,7 +75,9 @@ export async function watchCommand(runId: string, flags: CommonFlags, io: Io): P
     sv = await openSupervisor(flags);
     const view = await sv.get(runId);
     if (!view)
-      throw new CliError(`no run ${JSON.stringify(runId)} in ${db}; list the runs with ${hint('ls')}.`);
+      throw new CliError(
+        `no run ${JSON.stringify(runId)} in ${redactUrl(db)}; list the runs with ${hint('ls')}.`,
+      );
     const ended = isTerminalPhase(view.phase);
     if (flags.json) {
       if (!ended) driverWatch = watchDriver(db, runId, hint, (line) => io.stderr.write(`${line}\n`));
