@@ -24,6 +24,7 @@ import type { Answer } from '../model/events.js';
 import { type Json, toJsonOutput } from '../model/json.js';
 import { interpolate } from '../model/templates.js';
 import { thrownValueMessage } from '../model/thrown-value.js';
+import { isIdempotentStep } from '../model/plan.js';
 import type { Tier } from '../model/tier.js';
 import type { ChatRequest, ChatResult } from '../llm/chat.js';
 import type { AttemptGate } from './attempt-gate.js';
@@ -97,6 +98,14 @@ export interface ExecutorDeps {
   readonly modelFor?: (input: ExecuteActionInput, signal: AbortSignal) => RunModel | undefined;
   /** Where attempts begin: held while the process drains (`close({ graceMs })`). */
   readonly gate?: AttemptGate;
+  /**
+   * Runs this process took over from a holder that left its lease behind (it died or froze):
+   * there every attempt, an idempotent one too, is durable before its action runs, so a
+   * step that kills its process is counted each time (the crash-loop guard).
+   */
+  readonly journalFirst: (runId: string) => boolean;
+  /** Lets the event loop turn now and then (a long chain of idempotent steps must not hold it). */
+  readonly yieldNow: () => Promise<void>;
 }
 
 export function attemptKey(runId: string, stepId: string, attempt: number): string {
@@ -183,10 +192,17 @@ async function runAttempt(
   };
   const startedAt = clock.now();
   persistence.stageAttempt({ ...base, status: 'started', startedAt });
-  // An action runs only once its attempt is durable — an idempotent one too: a crash
-  // during it must find the attempt counted, or a step that kills its process would run
-  // again on every open (the crash-loop guard counts crashed attempts).
-  await persistence.durable();
+  if (isIdempotentStep(input.step) && !deps.journalFirst(input.runId)) {
+    // May run again after a crash by contract: it need not wait for its attempt to be
+    // durable (its result still is before anyone sees it), so attempts group into commits.
+    // A process that dies before the commit leaves its lease behind; whoever takes the run
+    // over journals every attempt first, so a step that keeps killing its process is
+    // counted from then on and stops at retry.maxAttempts (the crash-loop guard).
+    await deps.yieldNow();
+  } else {
+    // A side effect runs only once its intent is durable.
+    await persistence.durable();
+  }
   if (signal.aborted)
     throw stepError(new TaskvisorError('ABORTED', 'the attempt was stopped before it ran'), clock.now());
 

@@ -132,6 +132,9 @@ export class Runtime {
   private readonly doneWaiters = new Map<string, Array<Waiter<RunResult>>>();
   private readonly questions: Questions;
   private readonly interrupted = new Set<string>();
+  /** Runs taken over from a holder that left its lease behind: attempts are journaled first. */
+  private readonly journalFirst = new Set<string>();
+  private lastYield = 0;
   private readonly recorded = new Map<string, RecordedOutcome>();
   private closed = false;
   private fatal?: unknown;
@@ -171,6 +174,8 @@ export class Runtime {
         this.persistence.outputOf(runId, stepId) ?? this.readModel.outputOf(runId, stepId),
       interrupted: this.interrupted,
       recorded: this.recorded,
+      journalFirst: (runId) => this.journalFirst.has(runId),
+      yieldNow: () => this.yieldNow(),
       ask: (input, question, signal) => this.questions.ask(input, question, signal),
       ...(config.model
         ? { modelFor: (input, signal) => this.meter.runModel(input.runId, input.stepId, signal) }
@@ -396,16 +401,17 @@ export class Runtime {
       ...(deadHolder(run.lease, this.claim) ? { deadHolder: deadHolder(run.lease, this.claim)! } : {}),
     });
     if (fence === undefined) return false;
-    return this.restore(runId, fence);
+    return this.restore(runId, fence, run.lease !== undefined && run.lease.owner !== this.claim.owner);
   }
 
   /** Restores a run whose lease this process now holds (with `fence`) and drives it. */
-  private async restore(runId: string, fence: number): Promise<boolean> {
+  private async restore(runId: string, fence: number, takenOver: boolean): Promise<boolean> {
     const store = this.config.store;
     const now = this.config.clock.now();
     const loaded = await store.runs.loadRun(runId);
     const taskRow = loaded?.actors.find((row) => row.kind === 'task');
     if (!loaded || !taskRow) return false;
+    if (takenOver) this.journalFirst.add(runId);
     const stepRows = loaded.actors.filter((row) => row.kind === 'step');
     await this.readModel.sync(runId, store);
     // Attempts in flight when the last process stopped: reuse a journaled outcome, or
@@ -608,6 +614,7 @@ export class Runtime {
       this.doneWaiters.delete(event.runId);
       if (view) for (const waiter of waiters) waiter.resolve(resultOf(view));
       this.persistence.disown(event.runId);
+      this.journalFirst.delete(event.runId);
       this.budgets.forget(event.runId);
     }
     // A worker with room again takes more.
@@ -638,6 +645,18 @@ export class Runtime {
     this.fatal = error;
     for (const waiters of this.doneWaiters.values()) for (const waiter of waiters) waiter.reject(error);
     this.doneWaiters.clear();
+  }
+
+  /** Resolves at once, or after an event-loop turn when none was taken for 4 ms. */
+  private yieldNow(): Promise<void> {
+    const now = performance.now();
+    if (now - this.lastYield < 4) return Promise.resolve();
+    return new Promise((resolve) =>
+      setImmediate(() => {
+        this.lastYield = performance.now();
+        resolve();
+      }),
+    );
   }
 
   // ------------------------------------------------------------------------------------
@@ -813,9 +832,9 @@ export class Runtime {
           limit: room,
           ...(dead.length > 0 ? { deadHolders: dead } : {}),
         });
-        for (const { runId, fence } of claimed) {
+        for (const { runId, fence, takenOver } of claimed) {
           if (this.closed) return;
-          await this.restore(runId, fence);
+          await this.restore(runId, fence, takenOver);
         }
         if (claimed.length > 0) this.wakeCommands();
       } while (this.claimAgain && !this.closed && !this.gate.closing);

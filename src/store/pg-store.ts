@@ -207,10 +207,15 @@ export class PgStore implements Store {
         );
       },
       claimRuns: async (claim, options) => {
-        const rows = await q<{ id: string; fence: number; created_at: number }>(
+        const rows = await q<{
+          id: string;
+          fence: number;
+          created_at: number;
+          previous_owner: string | null;
+        }>(
           'claim runs in',
           `WITH free AS (
-             SELECT id FROM runs
+             SELECT id, owner AS previous_owner FROM runs
              WHERE phase <> ALL($1::text[])
                AND (owner IS NULL OR COALESCE(lease_expires_at, 0) < $2 OR owner = ANY($3::text[]))
              ORDER BY created_at, id
@@ -220,7 +225,7 @@ export class PgStore implements Store {
            UPDATE runs SET owner = $5, owner_host = $6, owner_pid = $7,
              lease_expires_at = $2::bigint + $8::bigint, fence = runs.fence + 1
            FROM free WHERE runs.id = free.id
-           RETURNING runs.id, runs.fence, runs.created_at`,
+           RETURNING runs.id, runs.fence, runs.created_at, free.previous_owner`,
           [
             [...TERMINAL_PHASES],
             options.now,
@@ -234,7 +239,7 @@ export class PgStore implements Store {
         );
         return rows
           .sort((a, b) => a.created_at - b.created_at || a.id.localeCompare(b.id))
-          .map((row) => ({ runId: row.id, fence: row.fence }));
+          .map((row) => ({ runId: row.id, fence: row.fence, takenOver: row.previous_owner !== null }));
       },
       leaseHolders: async (host, now) =>
         q<{ owner: string; pid: number }>(

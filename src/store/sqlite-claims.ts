@@ -14,12 +14,12 @@ export function claimRunsSync(
   db: Database.Database,
   claim: LeaseClaim,
   options: { now: number; ttlMs: number; limit: number; deadHolders?: readonly string[] },
-): Array<{ runId: string; fence: number }> {
+): Array<{ runId: string; fence: number; takenOver: boolean }> {
   return db
     .transaction(() => {
       const free = db
         .prepare(
-          `SELECT id, fence FROM runs
+          `SELECT id, fence, owner FROM runs
            WHERE phase NOT IN (SELECT value FROM json_each(?))
              AND (owner IS NULL OR COALESCE(lease_expires_at, 0) < ? OR owner IN (SELECT value FROM json_each(?)))
            ORDER BY created_at, id LIMIT ?`,
@@ -29,14 +29,14 @@ export function claimRunsSync(
           options.now,
           JSON.stringify(options.deadHolders ?? []),
           Math.max(0, Math.floor(options.limit)),
-        ) as Array<{ id: string; fence: number }>;
+        ) as Array<{ id: string; fence: number; owner: string | null }>;
       const take = db.prepare(
         `UPDATE runs SET owner = ?, owner_host = ?, owner_pid = ?, lease_expires_at = ?, fence = fence + 1
          WHERE id = ?`,
       );
       for (const run of free)
         take.run(claim.owner, claim.host, claim.pid, options.now + options.ttlMs, run.id);
-      return free.map((run) => ({ runId: run.id, fence: run.fence + 1 }));
+      return free.map((run) => ({ runId: run.id, fence: run.fence + 1, takenOver: run.owner !== null }));
     })
     .immediate();
 }

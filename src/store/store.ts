@@ -168,7 +168,8 @@ export interface LeaseStore {
   releaseLeases(owner: string): Promise<void>;
   /**
    * Takes up to `limit` unfinished runs that need a driver — no lease, an expired one, or one
-   * held by one of `deadHolders` — oldest first, for `claim`; returns each with its new fence.
+   * held by one of `deadHolders` — oldest first, for `claim`; returns each with its new fence,
+   * and `takenOver` when another holder had left its lease behind (it died or froze).
    * Two claimants racing never get the same run (on PostgreSQL: `FOR UPDATE SKIP LOCKED`).
    */
   claimRuns(
@@ -179,7 +180,7 @@ export interface LeaseStore {
       readonly limit: number;
       readonly deadHolders?: readonly string[];
     },
-  ): Promise<Array<{ readonly runId: string; readonly fence: number }>>;
+  ): Promise<Array<{ readonly runId: string; readonly fence: number; readonly takenOver: boolean }>>;
   /** The holders of unexpired leases of unfinished runs on `host` (to check which are alive). */
   leaseHolders(host: string, now: number): Promise<Array<{ readonly owner: string; readonly pid: number }>>;
 }

@@ -28,14 +28,15 @@ export function describeClaimSpec(init: StoreInit): void {
       await store.leases.renewLeases(CAROL.owner, 10 * TTL);
     }
 
-    it('claims the unfinished runs without a live lease, oldest first, with their next fence', async () => {
+    it('claims the unfinished runs without a live lease, oldest first, with their next fence, saying which were taken over', async () => {
       const { store } = it$;
       await seed();
       const now = 2000 + TTL + 1;
       const worker = { owner: 'host-w:1:worker', host: 'host-w', pid: 1 };
       expect(await store.leases.claimRuns(worker, { now, ttlMs: TTL, limit: 10 })).toEqual([
-        { runId: 'free', fence: 2 },
-        { runId: 'expired', fence: 2 },
+        // A released lease is free; one left behind (expired) is taken over from its holder.
+        { runId: 'free', fence: 2, takenOver: false },
+        { runId: 'expired', fence: 2, takenOver: true },
       ]);
       expect((await store.runs.getRun('free'))?.lease).toEqual({ ...worker, expiresAt: now + TTL, fence: 2 });
       expect((await store.runs.getRun('live'))?.lease?.owner).toBe(CAROL.owner);
@@ -49,14 +50,14 @@ export function describeClaimSpec(init: StoreInit): void {
       await seed();
       const now = 2000 + TTL + 1;
       expect(await store.leases.claimRuns(BOB, { now, ttlMs: TTL, limit: 1 })).toEqual([
-        { runId: 'free', fence: 2 },
+        { runId: 'free', fence: 2, takenOver: false },
       ]);
       expect(await store.leases.claimRuns(BOB, { now, ttlMs: TTL, limit: 0 })).toEqual([]);
       expect(
         await store.leases.claimRuns(BOB, { now, ttlMs: TTL, limit: 5, deadHolders: [CAROL.owner] }),
       ).toEqual([
-        { runId: 'live', fence: 2 },
-        { runId: 'expired', fence: 2 },
+        { runId: 'live', fence: 2, takenOver: true },
+        { runId: 'expired', fence: 2, takenOver: true },
       ]);
     });
 
