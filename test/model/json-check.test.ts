@@ -1,20 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { checkJson, formatJsonPath, type JsonCheckLimits } from '../../src/model/json-check.js';
 import { previewJson, thrownValueMessage } from '../../src/model/thrown-value.js';
+import { nested } from '../support/nested.js';
 
 const limits = { maxDepth: 100 };
-
-/** `depth` objects nested in one another: { x: { x: ... } }. */
-function nested(depth: number): Record<string, unknown> {
-  const root: Record<string, unknown> = {};
-  let node = root;
-  for (let level = 1; level < depth; level++) {
-    const child: Record<string, unknown> = {};
-    node.x = child;
-    node = child;
-  }
-  return root;
-}
 
 function problemOf(value: unknown, options: JsonCheckLimits = limits, root = 'output') {
   const checked = checkJson(value, options, root);

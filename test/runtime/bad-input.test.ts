@@ -10,20 +10,9 @@ import { isTaskvisorError, type TaskvisorErrorCode } from '../../src/errors.js';
 import type { PlanInput } from '../../src/model/plan.js';
 import type { Supervisor } from '../../src/supervisor.js';
 import { sequentialIds, useSupervisorHarness } from '../support/supervisor-harness.js';
+import { nested } from '../support/nested.js';
 
 const harness = useSupervisorHarness();
-
-/** `depth` objects nested in one another: { x: { x: ... } }. */
-function nested(depth: number): Record<string, unknown> {
-  const root: Record<string, unknown> = {};
-  let node = root;
-  for (let level = 1; level < depth; level++) {
-    const child: Record<string, unknown> = {};
-    node.x = child;
-    node = child;
-  }
-  return root;
-}
 
 const deep = nested(1_500);
 const circular: Record<string, unknown> = { name: 'loop' };

@@ -10,6 +10,7 @@ import { DEFAULT_LIMITS } from '../../src/model/limits.js';
 import type { PlanInput } from '../../src/model/plan.js';
 import type { SupervisorOptions } from '../../src/supervisor.js';
 import { useSupervisorHarness } from '../support/supervisor-harness.js';
+import { nested } from '../support/nested.js';
 
 const harness = useSupervisorHarness();
 
@@ -18,17 +19,6 @@ const onePlan: PlanInput = { steps: [{ id: 'a', action: note() }] };
 const steps = (count: number): PlanInput => ({
   steps: Array.from({ length: count }, (_, index) => ({ id: `s${index}`, action: note(index) })),
 });
-
-function nested(depth: number): Record<string, unknown> {
-  const root: Record<string, unknown> = {};
-  let node = root;
-  for (let level = 1; level < depth; level++) {
-    const child: Record<string, unknown> = {};
-    node.x = child;
-    node = child;
-  }
-  return root;
-}
 
 async function refusal(call: () => Promise<unknown>, code: TaskvisorErrorCode): Promise<TaskvisorError> {
   const error = await call().then(
