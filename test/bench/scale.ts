@@ -36,6 +36,8 @@ export function wide(n: number): PlanInput {
 
 /** N for the large plans; `BENCH_LARGE_N` makes a quick check of the scenarios possible. */
 export const LARGE_N = Number(process.env.BENCH_LARGE_N ?? 100_000);
+/** Plans that large are over the default `limits.planSteps` (10,000): raised for these scenarios. */
+const limits = { planSteps: LARGE_N + 1 };
 
 function collect(): void {
   const gc = (globalThis as { gc?: () => void }).gc;
@@ -58,6 +60,7 @@ export async function memoryPerPendingStep(dir: string) {
   const firstRuns = new Promise<void>((resolve) => (running = resolve));
   const sv = await createSupervisor({
     db: path.join(dir, 'M.db'),
+    limits,
     actions: {
       noop: async (input: Record<string, unknown>) => {
         if (input.i === 0) {
@@ -158,7 +161,7 @@ export async function manyRuns(dir: string) {
 export async function perStepAtScale(dir: string, shape: 'chain' | 'wide') {
   const plan = (n: number) => (shape === 'chain' ? chain(n, true) : wide(n - 1));
   const timed = async (n: number, label: string) => {
-    const sv = await createSupervisor({ db: path.join(dir, `${label}.db`), actions });
+    const sv = await createSupervisor({ db: path.join(dir, `${label}.db`), actions, limits });
     const started = performance.now();
     const run = await sv.start({ goal: 'bench', plan: plan(n) });
     const result = await run.done;
